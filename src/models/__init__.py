@@ -1,0 +1,12 @@
+"""GhostNet, RepGhostNet and GhostNetV2 as MindSpore Cells, plus the model registry."""
+from .ghostnet import GhostModule, GhostNet
+from .ghostnetv2 import GhostModuleV2, GhostNetV2
+from .layers import ConvBnAct, GhostBottleneck, SqueezeExcite, make_divisible
+from .registry import create_model, list_models, load_checkpoint_strict, model_family
+from .repghost import RepGhostModule, RepGhostNet, reparameterize, reparameterize_params
+
+RepGhostBottleneck = GhostBottleneck  # the same bottleneck; RepGhostNet builds it with RepGhost modules
+
+__all__ = ["ConvBnAct", "GhostBottleneck", "GhostModule", "GhostModuleV2", "GhostNet", "GhostNetV2",
+           "RepGhostBottleneck", "RepGhostModule", "RepGhostNet", "SqueezeExcite", "create_model", "list_models",
+           "load_checkpoint_strict", "make_divisible", "model_family", "reparameterize", "reparameterize_params"]

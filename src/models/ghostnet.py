@@ -1,0 +1,117 @@
+"""GhostNet (Han et al., CVPR 2020): the Ghost module and the stage-table-driven network all families share."""
+import math
+from functools import partial
+
+from mindspore import nn, ops
+
+from .layers import ConvBnAct, GhostBottleneck, GlobalAvgPool, batch_norm, conv2d, conv_bn, make_divisible
+
+# Rows are [kernel, mid (expansion) channels, out channels, se_ratio, stride]; one inner list per reference stage
+# group, so that parameter paths (``blocks.<i>.<j>``) match the PyTorch reference.
+GHOSTNET_CFGS = [
+    [[3, 16, 16, 0, 1]],
+    [[3, 48, 24, 0, 2]],
+    [[3, 72, 24, 0, 1]],
+    [[5, 72, 40, 0.25, 2]],
+    [[5, 120, 40, 0.25, 1]],
+    [[3, 240, 80, 0, 2]],
+    [[3, 200, 80, 0, 1], [3, 184, 80, 0, 1], [3, 184, 80, 0, 1], [3, 480, 112, 0.25, 1], [3, 672, 112, 0.25, 1]],
+    [[5, 672, 160, 0.25, 2]],
+    [[5, 960, 160, 0, 1], [5, 960, 160, 0.25, 1], [5, 960, 160, 0, 1], [5, 960, 160, 0.25, 1]],
+]
+
+
+class GhostModule(nn.Cell):
+    """Ghost module: a primary conv makes ``ceil(oup / ratio)`` intrinsic maps, a cheap depthwise conv makes the
+    ghosts; output = ``concat(primary, cheap)[:, :oup]`` (the slice only exists when it removes channels)."""
+
+    def __init__(self, inp, oup, kernel_size=1, ratio=2, dw_size=3, stride=1, relu=True, layer_idx=0):
+        super().__init__()
+        if ratio < 2:
+            raise ValueError(f"GhostModule ratio must be >= 2, got {ratio}")
+        if dw_size % 2 != 1:
+            raise ValueError(f"GhostModule dw_size must be odd, got {dw_size}")
+        self.oup = oup
+        init_chs = math.ceil(oup / ratio)
+        new_chs = init_chs * (ratio - 1)
+        self.needs_slice = init_chs + new_chs != oup
+        self.primary_conv = conv_bn(inp, init_chs, kernel_size, stride, act=relu)
+        self.cheap_operation = conv_bn(init_chs, new_chs, dw_size, 1, groups=init_chs, act=relu)
+        self.concat = ops.Concat(axis=1)
+
+    def ghost(self, x):
+        """The module's output before any attention gate."""
+        x1 = self.primary_conv(x)
+        x2 = self.cheap_operation(x1)
+        out = self.concat((x1, x2))
+        if self.needs_slice:
+            out = out[:, :self.oup]
+        return out
+
+    def construct(self, x):
+        return self.ghost(x)
+
+
+class GhostNet(nn.Cell):
+    """GhostNet v1 and the common body of RepGhostNet and GhostNetV2.
+
+    stem conv3x3/2 -> stage table of bottlenecks -> 1x1 ConvBnAct -> global pool -> conv_head 1x1 (1280, bias) ->
+    ReLU -> flatten -> dropout -> classifier. Subclasses change the table, the ghost module and the head width.
+    """
+
+    cfgs = GHOSTNET_CFGS
+    head_mult = 1  # final 1x1 conv width = make_divisible(last mid * width * head_mult)
+
+    def __init__(self, width=1.0, num_classes=1000, dropout=0.2, in_channels=3, module_kw=None, **block_kw):
+        super().__init__()
+        module_kw = module_kw or {}
+        self.width = width
+        self.num_classes = num_classes
+        stem_chs = make_divisible(16 * width, 4)
+        self.conv_stem = conv2d(in_channels, stem_chs, 3, 2)
+        self.bn1 = batch_norm(stem_chs)
+        self.act1 = nn.ReLU()
+        prev_chs = stem_chs
+        stages = []
+        layer_idx = 0
+        for cfg in self.cfgs:
+            layers = []
+            for k, mid, c, se_ratio, s in cfg:
+                out_chs = make_divisible(c * width, 4)
+                mid_chs = make_divisible(mid * width, 4)
+                layers.append(GhostBottleneck(prev_chs, mid_chs, out_chs, k, s, se_ratio,
+                                              module=partial(self.make_module, **module_kw),
+                                              layer_idx=layer_idx, **block_kw))
+                prev_chs = out_chs
+                layer_idx += 1
+            stages.append(nn.SequentialCell(layers))
+        out_chs = make_divisible(self.cfgs[-1][-1][1] * width * self.head_mult, 4)
+        stages.append(nn.SequentialCell([ConvBnAct(prev_chs, out_chs, 1)]))
+        self.blocks = nn.SequentialCell(stages)
+        self.num_features = 1280
+        self.global_pool = GlobalAvgPool()
+        self.conv_head = conv2d(out_chs, self.num_features, 1, bias=True)
+        self.act2 = nn.ReLU()
+        self.flatten = nn.Flatten()
+        self.dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
+        self.classifier = nn.Dense(self.num_features, num_classes, weight_init="Normal", bias_init="zeros")
+
+    @staticmethod
+    def make_module(inp, oup, relu, layer_idx):
+        """Ghost module factory used by :class:`GhostBottleneck`; subclasses return their own module type.
+        ``layer_idx`` is the block's index in the whole table (GhostNetV2 gates attention on it)."""
+        del layer_idx
+        return GhostModule(inp, oup, relu=relu)
+
+    def forward_features(self, x):
+        """Feature map before pooling: (N, C, H/32, W/32)."""
+        return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
+
+    def forward_head(self, x):
+        """Pooled 1280-d embedding -> logits."""
+        x = self.flatten(self.act2(self.conv_head(self.global_pool(x))))
+        return self.classifier(self.dropout(x))
+
+    def construct(self, x):
+        return self.forward_head(self.forward_features(x))
+

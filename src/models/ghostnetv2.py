@@ -1,0 +1,41 @@
+"""GhostNetV2 (Tang et al., NeurIPS 2022): Ghost modules with DFC (decoupled fully connected) attention."""
+from mindspore import nn, ops
+
+from .ghostnet import GhostModule, GhostNet
+from .layers import batch_norm, conv2d
+
+
+class GhostModuleV2(GhostModule):
+    """Ghost module gated by DFC attention computed at half resolution.
+
+    ``short_conv`` = conv kxk (stride) + BN -> depthwise (1,5) + BN -> depthwise (5,1) + BN, applied to
+    ``avg_pool(x, 2, 2)``; the sigmoid gate is nearest-upsampled to the ghost output and multiplied in.
+    """
+
+    def __init__(self, inp, oup, kernel_size=1, ratio=2, dw_size=3, stride=1, relu=True, attention=True):
+        super().__init__(inp, oup, kernel_size, ratio, dw_size, stride, relu)
+        self.attention = attention
+        if attention:
+            self.short_conv = nn.SequentialCell([
+                conv2d(inp, oup, kernel_size, stride), batch_norm(oup),
+                conv2d(oup, oup, (1, 5), groups=oup), batch_norm(oup),
+                conv2d(oup, oup, (5, 1), groups=oup), batch_norm(oup),
+            ])
+            self.pool = ops.AvgPool(kernel_size=2, strides=2)
+            self.gate = nn.Sigmoid()
+
+    def construct(self, x):
+        out = self.ghost(x)
+        if not self.attention:
+            return out
+        res = self.gate(self.short_conv(self.pool(x)))
+        res = ops.interpolate(res, size=out.shape[2:], mode="nearest")
+        return out * res
+
+
+class GhostNetV2(GhostNet):
+    """GhostNetV2: GhostNet's table; every block from the third on (layer index > 1) has DFC attention in ghost1."""
+
+    @staticmethod
+    def make_module(inp, oup, relu, layer_idx):
+        return GhostModuleV2(inp, oup, relu=relu, attention=layer_idx > 1)

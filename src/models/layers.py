@@ -1,0 +1,137 @@
+"""Layers shared by the GhostNet, RepGhostNet and GhostNetV2 families.
+
+Names mirror the public PyTorch reference (huawei-noah / timm) so that converting a PyTorch state dict is a
+mechanical key mapping. Only primitive-instance ops are used inside ``construct`` (``ops.Concat``,
+``ops.ReduceMean``): ``mindspore.rewrite`` (AMP O1, golden-stick) rejects the functional forms, and
+``nn.AdaptiveAvgPool2d`` does not export to ONNX.
+"""
+from mindspore import nn, ops
+
+
+def make_divisible(v, divisor=4, min_value=None):
+    """Round ``v`` to the nearest multiple of ``divisor``, never going below 90% of ``v`` (reference rounding)."""
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def conv2d(in_chs, out_chs, kernel_size, stride=1, groups=1, bias=False, padding=None):
+    """A PyTorch-style convolution: explicit symmetric padding (``k // 2`` by default), optional bias."""
+    if padding is None:
+        padding = kernel_size // 2 if isinstance(kernel_size, int) else (kernel_size[0] // 2, kernel_size[0] // 2,
+                                                                          kernel_size[1] // 2, kernel_size[1] // 2)
+    return nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, pad_mode="pad", padding=padding, group=groups,
+                     has_bias=bias, weight_init="HeNormal", bias_init="zeros")
+
+
+def batch_norm(chs):
+    """BatchNorm with PyTorch's defaults (momentum 0.1 there is 0.9 here, eps 1e-5)."""
+    return nn.BatchNorm2d(chs, momentum=0.9, eps=1e-5)
+
+
+def conv_bn(in_chs, out_chs, kernel_size, stride=1, groups=1, act=False, padding=None):
+    """``Sequential(conv, bn[, relu])`` — the reference's ``primary_conv`` / ``cheap_operation`` / shortcut shape."""
+    layers = [conv2d(in_chs, out_chs, kernel_size, stride, groups, padding=padding), batch_norm(out_chs)]
+    if act:
+        layers.append(nn.ReLU())
+    return nn.SequentialCell(layers)
+
+
+class ConvBnAct(nn.Cell):
+    """Conv + BN + ReLU with the reference's names (``conv``, ``bn1``): the 1x1 conv that closes the block stack."""
+
+    def __init__(self, in_chs, out_chs, kernel_size=1, stride=1):
+        super().__init__()
+        self.conv = conv2d(in_chs, out_chs, kernel_size, stride)
+        self.bn1 = batch_norm(out_chs)
+        self.act1 = nn.ReLU()
+
+    def construct(self, x):
+        return self.act1(self.bn1(self.conv(x)))
+
+
+class HardSigmoid(nn.Cell):
+    """``relu6(x + 3) / 6``, written with ops every exporter knows (ONNX's HardSigmoid has other defaults)."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu6 = nn.ReLU6()
+
+    def construct(self, x):
+        return self.relu6(x + 3.0) / 6.0
+
+
+class GlobalAvgPool(nn.Cell):
+    """Mean over H and W, keeping dims (exports to ONNX, unlike ``AdaptiveAvgPool2d``)."""
+
+    def __init__(self, keep_dims=True):
+        super().__init__()
+        self.mean = ops.ReduceMean(keep_dims=keep_dims)
+
+    def construct(self, x):
+        return self.mean(x, (2, 3))
+
+
+class SqueezeExcite(nn.Cell):
+    """Squeeze-and-excitation with a hard-sigmoid gate; reduced width ``make_divisible(chs * se_ratio, 4)``."""
+
+    def __init__(self, chs, se_ratio=0.25, divisor=4):
+        super().__init__()
+        reduced = make_divisible(chs * se_ratio, divisor)
+        self.pool = GlobalAvgPool()
+        self.conv_reduce = conv2d(chs, reduced, 1, bias=True)
+        self.act1 = nn.ReLU()
+        self.conv_expand = conv2d(reduced, chs, 1, bias=True)
+        self.gate = HardSigmoid()
+
+    def construct(self, x):
+        s = self.conv_expand(self.act1(self.conv_reduce(self.pool(x))))
+        return x * self.gate(s)
+
+
+class GhostBottleneck(nn.Cell):
+    """Ghost bottleneck shared by all three families; ``module`` builds ghost1/ghost2.
+
+    ghost1 (expand, ReLU) -> [depthwise k x k stride + BN if stride > 1] -> [SE] -> ghost2 (project, linear)
+    -> + shortcut (identity when shapes match, else depthwise conv + BN + 1x1 conv + BN). No activation after the add.
+    ``module(in, out, relu, layer_idx)`` builds a ghost module; ghost2 is always built as layer 0, so GhostNetV2's
+    attention (layer index > 1) only ever lands in ghost1, as in the reference.
+    """
+
+    def __init__(self, in_chs, mid_chs, out_chs, kernel_size=3, stride=1, se_ratio=0.0, module=None, layer_idx=0,
+                 shortcut=True):
+        super().__init__()
+        self.stride = stride
+        self.ghost1 = module(in_chs, mid_chs, relu=True, layer_idx=layer_idx)
+        self.has_dw = stride > 1
+        if self.has_dw:
+            self.conv_dw = conv2d(mid_chs, mid_chs, kernel_size, stride, groups=mid_chs)
+            self.bn_dw = batch_norm(mid_chs)
+        self.has_se = se_ratio is not None and se_ratio > 0.0
+        if self.has_se:
+            self.se = SqueezeExcite(mid_chs, se_ratio)
+        self.ghost2 = module(mid_chs, out_chs, relu=False, layer_idx=0)
+        self.use_shortcut = shortcut
+        self.identity_shortcut = in_chs == out_chs and stride == 1
+        if shortcut and not self.identity_shortcut:
+            self.shortcut = nn.SequentialCell([
+                conv2d(in_chs, in_chs, kernel_size, stride, groups=in_chs),
+                batch_norm(in_chs),
+                conv2d(in_chs, out_chs, 1),
+                batch_norm(out_chs),
+            ])
+
+    def construct(self, x):
+        out = self.ghost1(x)
+        if self.has_dw:
+            out = self.bn_dw(self.conv_dw(out))
+        if self.has_se:
+            out = self.se(out)
+        out = self.ghost2(out)
+        if not self.use_shortcut:
+            return out
+        if self.identity_shortcut:
+            return out + x
+        return out + self.shortcut(x)

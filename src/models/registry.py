@@ -1,0 +1,71 @@
+"""Model registry: ``create_model(name, num_classes=1000, pretrained=None, **kw)`` for every published width."""
+import difflib
+import os
+
+import mindspore as ms
+
+from .ghostnet import GhostNet
+from .ghostnetv2 import GhostNetV2
+from .repghost import RepGhostNet
+
+_FAMILIES = {
+    "ghostnet": (GhostNet, {"050": 0.5, "100": 1.0, "130": 1.3}),
+    "repghostnet": (RepGhostNet, {"050": 0.5, "058": 0.58, "080": 0.8, "100": 1.0, "111": 1.11, "130": 1.3,
+                                  "150": 1.5, "200": 2.0}),
+    "ghostnetv2": (GhostNetV2, {"100": 1.0, "130": 1.3, "160": 1.6}),
+}
+MODELS = {f"{family}_{tag}": (cls, width) for family, (cls, widths) in _FAMILIES.items()
+          for tag, width in widths.items()}
+
+
+def list_models():
+    """All registered model names, sorted."""
+    return sorted(MODELS)
+
+
+def check_model_name(name):
+    """Raise ``ValueError`` naming the closest valid names when ``name`` is not registered."""
+    if name not in MODELS:
+        close = difflib.get_close_matches(str(name), MODELS, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown model '{name}'.{hint} Valid names: {', '.join(list_models())}")
+
+
+def model_family(name):
+    """'ghostnet', 'repghostnet' or 'ghostnetv2'."""
+    check_model_name(name)
+    return name.rsplit("_", 1)[0]
+
+
+def create_model(name, num_classes=1000, pretrained=None, **kwargs):
+    """Build a registered model; ``pretrained`` is a checkpoint path loaded strictly (every parameter must match).
+
+    Extra keyword arguments go to the model class (``dropout``, ``in_channels``; RepGhost: ``deploy``,
+    ``reparam``, ``shortcut``).
+    """
+    check_model_name(name)
+    cls, width = MODELS[name]
+    net = cls(width=width, num_classes=num_classes, **kwargs)
+    if pretrained:
+        load_checkpoint_strict(net, pretrained)
+    return net
+
+
+def load_checkpoint_strict(net, ckpt_path):
+    """Load every parameter of ``net`` from ``ckpt_path``; shape mismatches or missing parameters are an error."""
+    if not os.path.isfile(ckpt_path):
+        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
+    params = ms.load_checkpoint(ckpt_path)
+    own = dict(net.parameters_and_names())
+    missing = sorted(k for k in own if k not in params)
+    mismatched = sorted(f"{k} {tuple(params[k].shape)} vs model {tuple(v.shape)}" for k, v in own.items()
+                        if k in params and tuple(params[k].shape) != tuple(v.shape))
+    if missing or mismatched:
+        hint = ""
+        if any(".fusion_bn." in k for k in missing) or any(".fusion_bn." in k for k in params):
+            hint = " (train-form vs deploy-form RepGhost checkpoint? see src.models.reparameterize_params)"
+        details = "; ".join(mismatched[:5] + [f"missing {k}" for k in missing[:5]])
+        raise ValueError(f"checkpoint {ckpt_path} does not fit this model: {len(mismatched)} shape mismatches, "
+                         f"{len(missing)} missing parameters{hint}: {details}")
+    ms.load_param_into_net(net, {k: params[k] for k in own}, strict_load=True)
+    return net

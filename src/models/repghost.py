@@ -1,0 +1,150 @@
+"""RepGhostNet (Chen et al., 2022): Ghost modules whose concat is replaced by a re-parameterizable add.
+
+Train form of the cheap op: ``relu(BN(dw3x3(p)) + BN(p))`` where ``p`` is the primary output; deploy form: one
+biased depthwise 3x3 conv. The same fusion arithmetic (:func:`fuse_cheap_branch`) serves the in-place switch of a
+built network and the conversion of a train-form checkpoint, so both give identical deploy weights.
+"""
+import numpy as np
+from mindspore import Parameter, Tensor, nn
+
+from .ghostnet import GhostNet
+from .layers import batch_norm, conv2d, conv_bn
+
+BN_EPS = 1e-5
+
+# GhostNet's table with the mid (expansion) widths halved.
+REPGHOSTNET_CFGS = [
+    [[3, 8, 16, 0, 1]],
+    [[3, 24, 24, 0, 2]],
+    [[3, 36, 24, 0, 1]],
+    [[5, 36, 40, 0.25, 2]],
+    [[5, 60, 40, 0.25, 1]],
+    [[3, 120, 80, 0, 2]],
+    [[3, 100, 80, 0, 1], [3, 120, 80, 0, 1], [3, 120, 80, 0, 1], [3, 240, 112, 0.25, 1], [3, 336, 112, 0.25, 1]],
+    [[5, 336, 160, 0.25, 2]],
+    [[5, 480, 160, 0, 1], [5, 480, 160, 0.25, 1], [5, 480, 160, 0, 1], [5, 480, 160, 0.25, 1]],
+]
+
+_BN_KEYS = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _fuse_bn(kernel, gamma, beta, mean, var, eps=BN_EPS):
+    """Fold BN into the preceding (bias-free) conv kernel: returns (kernel', bias')."""
+    std = np.sqrt(var + eps)
+    return kernel * (gamma / std).reshape(-1, 1, 1, 1), beta - mean * gamma / std
+
+
+def fuse_cheap_branch(dw_kernel, dw_bn, fusion_bn, eps=BN_EPS):
+    """Deploy kernel/bias of ``BN(dw(p)) + BN(p)`` as one depthwise conv.
+
+    ``dw_kernel``: (C, 1, k, k); ``dw_bn``/``fusion_bn``: (gamma, beta, mean, var) arrays of length C.
+    The identity branch is a depthwise kernel with a 1 at the centre.
+    """
+    dw_kernel = np.asarray(dw_kernel, np.float64)
+    k = dw_kernel.shape[-1]
+    identity = np.zeros_like(dw_kernel)
+    identity[:, 0, k // 2, k // 2] = 1.0
+    k1, b1 = _fuse_bn(dw_kernel, *[np.asarray(a, np.float64) for a in dw_bn], eps=eps)
+    k2, b2 = _fuse_bn(identity, *[np.asarray(a, np.float64) for a in fusion_bn], eps=eps)
+    return (k1 + k2).astype(np.float32), (b1 + b2).astype(np.float32)
+
+
+class RepGhostModule(nn.Cell):
+    """RepGhost module: primary 1x1 conv to ``oup`` channels, then a re-parameterizable cheap depthwise op."""
+
+    def __init__(self, inp, oup, kernel_size=1, dw_size=3, stride=1, relu=True, reparam=True, deploy=False):
+        super().__init__()
+        self.oup = oup
+        self.dw_size = dw_size
+        self.primary_conv = conv_bn(inp, oup, kernel_size, stride, act=relu)
+        self.deploy = deploy or not reparam
+        if deploy:
+            self.cheap_operation = conv2d(oup, oup, dw_size, 1, groups=oup, bias=True)
+        else:
+            self.cheap_operation = conv_bn(oup, oup, dw_size, 1, groups=oup, act=False)
+            if reparam:
+                self.fusion_bn = nn.SequentialCell([batch_norm(oup)])
+        self.relu = nn.ReLU() if relu else nn.Identity()
+        self.has_fusion = reparam and not deploy
+
+    def construct(self, x):
+        x1 = self.primary_conv(x)
+        x2 = self.cheap_operation(x1)
+        if self.has_fusion:
+            x2 = x2 + self.fusion_bn(x1)
+        return self.relu(x2)
+
+    def switch_to_deploy(self):
+        """Replace the cheap op and its BN identity branch by one biased depthwise conv (idempotent)."""
+        if not self.has_fusion:
+            return
+        conv, bn = self.cheap_operation[0], self.cheap_operation[1]
+        fbn = self.fusion_bn[0]
+        kernel, bias = fuse_cheap_branch(
+            conv.weight.asnumpy(), [getattr(bn, k).asnumpy() for k in _BN_KEYS],
+            [getattr(fbn, k).asnumpy() for k in _BN_KEYS], eps=bn.eps)
+        fused = conv2d(self.oup, self.oup, self.dw_size, 1, groups=self.oup, bias=True)
+        fused.weight.set_data(Tensor(kernel))
+        fused.bias.set_data(Tensor(bias))
+        self.cheap_operation = fused
+        del self.fusion_bn
+        self.has_fusion = False
+        self.deploy = True
+
+
+class RepGhostNet(GhostNet):
+    """RepGhostNet: GhostNet's body with RepGhost modules, halved mid widths and a 2x wider final 1x1 conv."""
+
+    cfgs = REPGHOSTNET_CFGS
+    head_mult = 2
+
+    def __init__(self, width=1.0, num_classes=1000, dropout=0.2, in_channels=3, deploy=False, reparam=True,
+                 shortcut=True):
+        super().__init__(width, num_classes, dropout, in_channels, module_kw={"deploy": deploy, "reparam": reparam},
+                         shortcut=shortcut)
+
+    @staticmethod
+    def make_module(inp, oup, relu, layer_idx, deploy=False, reparam=True):
+        del layer_idx
+        return RepGhostModule(inp, oup, relu=relu, reparam=reparam, deploy=deploy)
+
+
+def reparameterize(net):
+    """Switch every RepGhost module of ``net`` to its deploy form in place; returns ``net``.
+
+    Parameters of the new convs are renamed to their full path so checkpoints saved afterwards load by name.
+    """
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, RepGhostModule):
+            cell.switch_to_deploy()
+    for name, param in net.parameters_and_names():
+        if param.name != name:
+            param.name = name
+    return net
+
+
+def reparameterize_params(params, eps=BN_EPS):
+    """Convert a train-form RepGhost parameter dict into the deploy-form dict (no network is built).
+
+    ``params`` maps names to Parameters/Tensors/arrays, e.g. from ``mindspore.load_checkpoint``. Keys of other
+    modules pass through; optimizer slots of the removed parameters (any key ending in one) are dropped.
+    """
+    def arr(key):
+        value = params[key]
+        return value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
+
+    prefixes = sorted(k[:-len(".fusion_bn.0.gamma")] for k in params if k.endswith(".fusion_bn.0.gamma"))
+    removed, out = set(), {}
+    for p in prefixes:
+        dw, bn, fbn = f"{p}.cheap_operation.0.weight", f"{p}.cheap_operation.1", f"{p}.fusion_bn.0"
+        kernel, bias = fuse_cheap_branch(arr(dw), [arr(f"{bn}.{k}") for k in _BN_KEYS],
+                                         [arr(f"{fbn}.{k}") for k in _BN_KEYS], eps=eps)
+        removed.update([dw] + [f"{bn}.{k}" for k in _BN_KEYS] + [f"{fbn}.{k}" for k in _BN_KEYS])
+        out[f"{p}.cheap_operation.weight"] = Parameter(Tensor(kernel), name=f"{p}.cheap_operation.weight")
+        out[f"{p}.cheap_operation.bias"] = Parameter(Tensor(bias), name=f"{p}.cheap_operation.bias")
+    for key, value in params.items():
+        if key in removed or any(key.endswith("." + r) for r in removed):
+            continue
+        out[key] = value if isinstance(value, Parameter) else Parameter(Tensor(np.asarray(
+            value.asnumpy() if hasattr(value, "asnumpy") else value)), name=key)
+    return out
