@@ -4,7 +4,8 @@ from functools import partial
 
 from mindspore import nn, ops
 
-from .layers import ConvBnAct, GhostBottleneck, GlobalAvgPool, batch_norm, conv2d, conv_bn, make_divisible
+from .layers import (ConvBnAct, GhostBottleneck, GlobalAvgPool, Sequential, batch_norm, conv2d, conv_bn, make_divisible,
+                     record_paths)
 
 # Rows are [kernel, mid (expansion) channels, out channels, se_ratio, stride]; one inner list per reference stage
 # group, so that parameter paths (``blocks.<i>.<j>``) match the PyTorch reference.
@@ -60,6 +61,7 @@ class GhostNet(nn.Cell):
     """
 
     cfgs = GHOSTNET_CFGS
+    min_input_size = 32  # total stride
     head_mult = 1  # final 1x1 conv width = make_divisible(last mid * width * head_mult)
 
     def __init__(self, width=1.0, num_classes=1000, dropout=0.2, in_channels=3, module_kw=None, **block_kw):
@@ -84,10 +86,10 @@ class GhostNet(nn.Cell):
                                               layer_idx=layer_idx, **block_kw))
                 prev_chs = out_chs
                 layer_idx += 1
-            stages.append(nn.SequentialCell(layers))
+            stages.append(Sequential(layers))
         out_chs = make_divisible(self.cfgs[-1][-1][1] * width * self.head_mult, 4)
-        stages.append(nn.SequentialCell([ConvBnAct(prev_chs, out_chs, 1)]))
-        self.blocks = nn.SequentialCell(stages)
+        stages.append(Sequential([ConvBnAct(prev_chs, out_chs, 1)]))
+        self.blocks = Sequential(stages)
         self.num_features = 1280
         self.global_pool = GlobalAvgPool()
         self.conv_head = conv2d(out_chs, self.num_features, 1, bias=True)
@@ -95,6 +97,7 @@ class GhostNet(nn.Cell):
         self.flatten = nn.Flatten()
         self.dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
         self.classifier = nn.Dense(self.num_features, num_classes, weight_init="Normal", bias_init="zeros")
+        record_paths(self)
 
     @staticmethod
     def make_module(inp, oup, relu, layer_idx):

@@ -8,6 +8,31 @@ mechanical key mapping. Only primitive-instance ops are used inside ``construct`
 from mindspore import nn, ops
 
 
+class Sequential(nn.SequentialCell):
+    """``nn.SequentialCell`` whose item assignment keeps full parameter names.
+
+    MindSpore 2.10's ``SequentialCell.__setitem__`` guesses the name prefix from its children's parameter names and
+    crashes (IndexError) or mangles names when those contain the child keys deeper down (``primary_conv.0``) —
+    which is exactly what ``mindspore.rewrite`` (used by ``amp.auto_mixed_precision(net, "O1")``) does to every
+    block. The owning network records each container's path in ``path_prefix`` (see :func:`record_paths`).
+    """
+
+    path_prefix = ""
+
+    def __setitem__(self, index, cell):
+        key = list(self._cells.keys())[index]
+        self._cells[key] = cell
+        cell.update_parameters_name(self.path_prefix + key + ".")
+        self.cell_list = list(self._cells.values())
+
+
+def record_paths(net):
+    """Tell every :class:`Sequential` inside ``net`` its parameter-name prefix."""
+    for name, cell in net.cells_and_names():
+        if isinstance(cell, Sequential):
+            cell.path_prefix = name + "." if name else ""
+
+
 def make_divisible(v, divisor=4, min_value=None):
     """Round ``v`` to the nearest multiple of ``divisor``, never going below 90% of ``v`` (reference rounding)."""
     min_value = min_value or divisor
@@ -17,13 +42,22 @@ def make_divisible(v, divisor=4, min_value=None):
     return new_v
 
 
-def conv2d(in_chs, out_chs, kernel_size, stride=1, groups=1, bias=False, padding=None):
-    """A PyTorch-style convolution: explicit symmetric padding (``k // 2`` by default), optional bias."""
-    if padding is None:
-        padding = kernel_size // 2 if isinstance(kernel_size, int) else (kernel_size[0] // 2, kernel_size[0] // 2,
-                                                                          kernel_size[1] // 2, kernel_size[1] // 2)
-    return nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, pad_mode="pad", padding=padding, group=groups,
-                     has_bias=bias, weight_init="HeNormal", bias_init="zeros")
+def conv2d(in_chs, out_chs, kernel_size, stride=1, groups=1, bias=False):
+    """A PyTorch-style convolution with symmetric ``k // 2`` padding and optional bias.
+
+    Square kernels use explicit padding. Rectangular ones (GhostNetV2's 1x5 / 5x1, always stride 1) use
+    ``pad_mode="same"`` — the same symmetric padding — because MindSpore 2.10's ONNX exporter writes an explicit
+    (top, bottom, left, right) padding in the wrong order.
+    """
+    if isinstance(kernel_size, int) or kernel_size[0] == kernel_size[1]:
+        k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
+        pad = {"pad_mode": "pad", "padding": k // 2}
+    else:
+        if stride != 1:
+            raise ValueError("rectangular kernels are only supported with stride 1")
+        pad = {"pad_mode": "same"}
+    return nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, group=groups, has_bias=bias,
+                     weight_init="HeNormal", bias_init="zeros", **pad)
 
 
 def batch_norm(chs):
@@ -31,12 +65,12 @@ def batch_norm(chs):
     return nn.BatchNorm2d(chs, momentum=0.9, eps=1e-5)
 
 
-def conv_bn(in_chs, out_chs, kernel_size, stride=1, groups=1, act=False, padding=None):
+def conv_bn(in_chs, out_chs, kernel_size, stride=1, groups=1, act=False):
     """``Sequential(conv, bn[, relu])`` — the reference's ``primary_conv`` / ``cheap_operation`` / shortcut shape."""
-    layers = [conv2d(in_chs, out_chs, kernel_size, stride, groups, padding=padding), batch_norm(out_chs)]
+    layers = [conv2d(in_chs, out_chs, kernel_size, stride, groups), batch_norm(out_chs)]
     if act:
         layers.append(nn.ReLU())
-    return nn.SequentialCell(layers)
+    return Sequential(layers)
 
 
 class ConvBnAct(nn.Cell):
@@ -116,7 +150,7 @@ class GhostBottleneck(nn.Cell):
         self.use_shortcut = shortcut
         self.identity_shortcut = in_chs == out_chs and stride == 1
         if shortcut and not self.identity_shortcut:
-            self.shortcut = nn.SequentialCell([
+            self.shortcut = Sequential([
                 conv2d(in_chs, in_chs, kernel_size, stride, groups=in_chs),
                 batch_norm(in_chs),
                 conv2d(in_chs, out_chs, 1),

@@ -62,7 +62,7 @@ def load_checkpoint_strict(net, ckpt_path):
                         if k in params and tuple(params[k].shape) != tuple(v.shape))
     if missing or mismatched:
         hint = ""
-        if any(".fusion_bn." in k for k in missing) or any(".fusion_bn." in k for k in params):
+        if any(".fusion_bn." in k for k in own) != any(".fusion_bn." in k for k in params):
             hint = " (train-form vs deploy-form RepGhost checkpoint? see src.models.reparameterize_params)"
         details = "; ".join(mismatched[:5] + [f"missing {k}" for k in missing[:5]])
         raise ValueError(f"checkpoint {ckpt_path} does not fit this model: {len(mismatched)} shape mismatches, "

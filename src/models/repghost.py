@@ -8,7 +8,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn
 
 from .ghostnet import GhostNet
-from .layers import batch_norm, conv2d, conv_bn
+from .layers import Sequential, batch_norm, conv2d, conv_bn
 
 BN_EPS = 1e-5
 
@@ -63,7 +63,7 @@ class RepGhostModule(nn.Cell):
         else:
             self.cheap_operation = conv_bn(oup, oup, dw_size, 1, groups=oup, act=False)
             if reparam:
-                self.fusion_bn = nn.SequentialCell([batch_norm(oup)])
+                self.fusion_bn = Sequential([batch_norm(oup)])
         self.relu = nn.ReLU() if relu else nn.Identity()
         self.has_fusion = reparam and not deploy
 

@@ -1,0 +1,106 @@
+"""Trainable parameters and MACs of a registered model, per stage and in total.
+
+MACs count multiply-accumulates of convolutions and dense layers (the convention of the papers' FLOPs tables);
+they are measured from one PyNative forward pass with forward hooks, so they follow the real output shapes.
+
+    python -m src.tools.profile --model repghostnet_100 [--deploy] [--image_size 224] [--num_classes 1000]
+"""
+import argparse
+import sys
+from collections import OrderedDict
+
+import numpy as np
+
+
+def _stage_of(name):
+    """Group a parameter/cell path into a row of the report: stem, blocks.<i>, head or classifier."""
+    parts = name.split(".")
+    if parts[0] == "blocks":
+        return ".".join(parts[:2])
+    if parts[0] in ("conv_stem", "bn1"):
+        return "stem"
+    return "head" if parts[0] == "conv_head" else parts[0]
+
+
+def profile_model(net, image_size=224, in_channels=3):
+    """Return ``OrderedDict(stage -> (params, macs))`` for a single image of ``image_size``."""
+    import mindspore as ms
+    from mindspore import nn
+
+    if ms.get_context("mode") != ms.PYNATIVE_MODE:
+        raise RuntimeError("profile_model needs PyNative mode (forward hooks)")
+    rows = OrderedDict()
+    for name, param in net.parameters_and_names():
+        if param.requires_grad:
+            stage = _stage_of(name)
+            p, m = rows.get(stage, (0, 0))
+            rows[stage] = (p + int(param.size), m)
+    handles = []
+
+    def hook_for(name):
+        def hook(cell, args, output):
+            if isinstance(cell, nn.Conv2d):
+                k = int(np.prod(cell.weight.shape[1:]))  # (Cin / groups) * kh * kw
+                macs = int(np.prod(output.shape[1:])) * k
+            else:
+                macs = int(cell.weight.shape[0] * cell.weight.shape[1])
+            stage = _stage_of(name)
+            p, m = rows.get(stage, (0, 0))
+            rows[stage] = (p, m + macs)
+        return hook
+
+    for name, cell in net.cells_and_names():
+        if isinstance(cell, (nn.Conv2d, nn.Dense)):
+            handles.append(cell.register_forward_hook(hook_for(name)))
+    was_training = net.training
+    net.set_train(False)
+    try:
+        net(ms.Tensor(np.zeros((1, in_channels, image_size, image_size), np.float32)))
+    finally:
+        for h in handles:
+            h.remove()
+        net.set_train(was_training)
+    return rows
+
+
+def format_report(model_name, rows):
+    """A fixed-width table with a total line."""
+    lines = [f"{model_name}", f"{'stage':<14}{'params':>14}{'MACs':>16}"]
+    for stage, (p, m) in rows.items():
+        lines.append(f"{stage:<14}{p:>14,}{m / 1e6:>15.2f}M")
+    total_p = sum(p for p, _ in rows.values())
+    total_m = sum(m for _, m in rows.values())
+    lines.append(f"{'total':<14}{total_p:>14,}{total_m / 1e6:>15.2f}M")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="registered model name, e.g. ghostnet_100")
+    parser.add_argument("--deploy", action="store_true", help="RepGhost: profile the re-parameterized form")
+    parser.add_argument("--image_size", type=int, default=224)
+    parser.add_argument("--num_classes", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    import mindspore as ms
+    from src.models import create_model, model_family
+
+    try:
+        family = model_family(args.model)
+        if args.image_size < 32:
+            raise ValueError(f"--image_size must be >= 32 (the network downsamples by 32), got {args.image_size}")
+        if args.deploy and family != "repghostnet":
+            raise ValueError(f"--deploy only applies to repghostnet_* models, not {args.model}")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ms.set_device("CPU")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    kwargs = {"deploy": True} if args.deploy else {}
+    net = create_model(args.model, num_classes=args.num_classes, **kwargs)
+    print(format_report(args.model + (" (deploy)" if args.deploy else ""), profile_model(net, args.image_size)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
