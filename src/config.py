@@ -1,0 +1,171 @@
+"""One configuration system for every entry point: ``default_config.yaml`` + a recipe YAML + ``--key value``.
+
+The YAML has shared top-level keys and one section per entry point (``train:``, ``eval:``, ``export:``,
+``infer:``). An entry point sees the shared keys overlaid with its own section, so ``--batch_size`` means the
+training batch in ``train.py`` and the exported batch in ``export.py``. Types come from the defaults; an unknown
+key or a wrongly typed value is a :class:`ConfigError` naming the key and the closest valid ones.
+"""
+import difflib
+import os
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(ROOT, "default_config.yaml")
+SECTIONS = ("train", "eval", "export", "infer")
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix; entry points print it as one line."""
+
+
+class Config(dict):
+    """A dict with attribute access."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError as exc:
+            raise AttributeError(key) from exc
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+
+def _read_yaml(path):
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must contain a mapping of keys to values")
+    return data
+
+
+def _flatten(data, section):
+    """Shared keys overlaid with ``section``'s keys; other sections dropped."""
+    flat = {k: v for k, v in data.items() if k not in SECTIONS}
+    flat.update(data.get(section) or {})
+    return flat
+
+
+def _help_text(path):
+    """``key: default  # comment`` lines of the YAML, for ``--help``."""
+    with open(path, encoding="utf-8") as f:
+        return "".join(f.readlines())
+
+
+def _unknown(key, valid):
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join('--' + c for c in close)}?" if close else "; see --help for valid keys"
+    return ConfigError(f"unknown config key '{key}'{hint}")
+
+
+def _coerce(key, raw, default):
+    """Parse a command-line string to the type of ``default``."""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        return raw
+    elif isinstance(default, list):
+        if isinstance(value, list):
+            return value
+    else:
+        return value
+    raise ConfigError(f"--{key} expects {type(default).__name__} (default {default!r}), got {raw!r}")
+
+
+def _check_types(cfg, defaults, source):
+    for key, value in cfg.items():
+        if key not in defaults:
+            raise _unknown(key, list(defaults)) from None
+        default = defaults[key]
+        if default is None or value is None or isinstance(value, type(default)):
+            continue
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            cfg[key] = float(value)
+            continue
+        raise ConfigError(f"{source}: '{key}' expects {type(default).__name__}, got {value!r}")
+
+
+def load_config(section, argv=None, defaults_path=DEFAULT_CONFIG):
+    """Resolve the configuration of entry point ``section`` from defaults, ``--config FILE`` and overrides.
+
+    ``argv`` items are ``--key value``, ``--key=value`` or a bare ``--flag`` (boolean true). ``--help`` prints the
+    documented defaults and exits.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(f"usage: {section}.py [--config FILE] [--key value ...]\n\nKeys and defaults "
+              f"(shared, then per entry point; {section}.py reads the shared keys and its '{section}:' section):\n")
+        print(_help_text(defaults_path))
+        raise SystemExit(0)
+    defaults = _flatten(_read_yaml(defaults_path), section)
+    cfg = Config(defaults)
+    overrides, recipe = [], None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ConfigError(f"unexpected argument '{arg}': options are --key value (see --help)")
+        key, eq, value = arg[2:].partition("=")
+        key = key.replace("-", "_")
+        if not eq:
+            if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            elif isinstance(defaults.get(key), bool):
+                value = "true"
+            else:
+                raise ConfigError(f"--{key} needs a value")
+        if key == "config":
+            recipe = value
+        else:
+            overrides.append((key, value))
+        i += 1
+    if recipe:
+        data = _read_yaml(recipe)
+        recipe_cfg = _flatten(data, section)
+        _check_types(recipe_cfg, defaults, recipe)
+        cfg.update(recipe_cfg)
+        cfg["config"] = recipe
+    for key, value in overrides:
+        if key not in defaults:
+            raise _unknown(key, list(defaults))
+        cfg[key] = _coerce(key, value, defaults[key])
+    return cfg
+
+
+def save_config(cfg, path):
+    """Write the resolved configuration as YAML (atomically) so a run can be reproduced."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(dict(cfg), f, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def run_cli(main, section):
+    """Run ``main(cfg)`` with the resolved config; user errors become one stderr line and exit code 2."""
+    try:
+        cfg = load_config(section)
+        return main(cfg)
+    except (ConfigError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,55 @@
+"""Training building blocks: LR schedule, EMA, weight-decay groups, training-step behaviour."""
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import nn
+
+from helpers import images
+from src.models import create_model
+from src.train.schedule import warmup_cosine_lr
+from src.train.step import EMA, TrainStep, param_groups
+
+
+def test_schedule_warms_up_linearly_then_follows_a_cosine():
+    rates = warmup_cosine_lr(lr=0.4, min_lr=0.0, warmup_lr=0.1, warmup_epochs=1, epochs=3, steps_per_epoch=10)
+    assert len(rates) == 30
+    np.testing.assert_allclose(rates[:10], 0.1 + 0.03 * np.arange(10), rtol=1e-6)
+    assert rates[10] == pytest.approx(0.4)
+    assert rates[20] == pytest.approx(0.2, rel=1e-5)  # half-way through the cosine
+    assert rates[-1] == pytest.approx(0.4 * 0.5 * (1 + np.cos(np.pi * 19 / 20)), rel=1e-5)
+    assert np.all(np.diff(rates[10:]) < 0)
+
+
+def test_weight_decay_skips_batchnorm_and_biases():
+    net = create_model("ghostnet_050", num_classes=10)
+    decay, no_decay = param_groups(net, 4e-5)
+    assert decay["weight_decay"] == 4e-5 and no_decay["weight_decay"] == 0.0
+    assert all(p.name.endswith(".weight") for p in decay["params"])
+    assert {"bn1.gamma", "bn1.beta", "conv_head.bias", "classifier.bias"} <= {p.name for p in no_decay["params"]}
+    assert len(decay["params"]) + len(no_decay["params"]) == len(net.trainable_params())
+
+
+def test_ema_tracks_weights_with_warmup_decay():
+    w = ms.Parameter(ms.Tensor(np.ones(3, np.float32)), name="w")
+    ema = EMA([w], decay=0.99)
+    w.set_data(ms.Tensor(np.full(3, 3.0, np.float32)))
+    ema()  # decay min(0.99, 1/10) = 0.1 -> 0.1 * 1 + 0.9 * 3
+    np.testing.assert_allclose(ema.shadow[0].asnumpy(), 2.8, rtol=1e-6)
+    ema()  # decay 2/11
+    np.testing.assert_allclose(ema.shadow[0].asnumpy(), 2.8 * 2 / 11 + 3 * 9 / 11, rtol=1e-6)
+    assert ema.shadow[0].name == "ema.w" and float(ema.num_updates.asnumpy()) == 2
+
+
+def test_train_step_lowers_the_loss_and_updates_ema():
+    ms.set_seed(0)
+    net = create_model("ghostnet_050", num_classes=4, dropout=0.0)
+    opt = nn.Momentum(param_groups(net, 0.0), learning_rate=0.05, momentum=0.9)
+    ema = EMA(net.get_parameters(), 0.9)
+    step = TrainStep(nn.WithLossCell(net, nn.CrossEntropyLoss()), opt, clip_norm=5.0, ema=ema)
+    step.set_train(True)
+    x, y = images(8, 32), ms.Tensor(np.arange(8, dtype=np.int32) % 4)
+    losses = [float(step(x, y).asnumpy()) for _ in range(8)]
+    assert losses[-1] < 0.5 * losses[0]
+    assert int(opt.global_step.asnumpy()) == 8
+    moved = np.abs(ema.shadow[0].asnumpy() - net.conv_stem.weight.asnumpy()).max()
+    assert 0 < moved < np.abs(net.conv_stem.weight.asnumpy()).max()
