@@ -161,10 +161,10 @@ def save_config(cfg, path):
     os.replace(tmp, path)
 
 
-def run_cli(main, section):
+def run_cli(main, section, argv=None):
     """Run ``main(cfg)`` with the resolved config; user errors become one stderr line and exit code 2."""
     try:
-        cfg = load_config(section)
+        cfg = load_config(section, argv)
         return main(cfg)
     except (ConfigError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Data-parallel training with MindSpore's own launchers; every worker's log lands in one run directory.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+
+usage() {
+  cat <<USAGE
+usage: bash scripts/run_distribute_train.sh [--device_target Ascend|GPU|CPU] [--worker_num N] [--config FILE]
+                                            [--data_path DIR] [--rank_table FILE] [--launcher msrun|mpirun]
+                                            [--master_port P] [--run_dir DIR] [-- extra train.py overrides]
+  Default launcher: msrun (CPU/GPU/Ascend). --rank_table FILE (Ascend): one process per device with
+  RANK_TABLE_FILE, RANK_SIZE, DEVICE_ID, RANK_ID exported (HCCL). --launcher mpirun (GPU, needs Open MPI).
+  Logs: RUN_DIR/logs/worker_<rank>.log; checkpoints and metrics (rank 0): RUN_DIR.
+  Exits non-zero, with the failing worker's last log lines, if any worker fails.
+USAGE
+}
+
+DEVICE=CPU; WORKERS=2; CONFIG=""; DATA=""; RANK_TABLE=""; LAUNCHER=msrun; PORT=${MASTER_PORT:-8118}
+RUN_DIR="outputs/dist_$(date +%Y%m%d_%H%M%S)"; EXTRA=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --device_target) need_value "$@"; DEVICE=$2; shift 2 ;;
+    --worker_num) need_value "$@"; WORKERS=$2; shift 2 ;;
+    --config) need_value "$@"; CONFIG=$2; shift 2 ;;
+    --data_path) need_value "$@"; DATA=$2; shift 2 ;;
+    --rank_table) need_value "$@"; RANK_TABLE=$2; shift 2 ;;
+    --launcher) need_value "$@"; LAUNCHER=$2; shift 2 ;;
+    --master_port) need_value "$@"; PORT=$2; shift 2 ;;
+    --run_dir) need_value "$@"; RUN_DIR=$2; shift 2 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+done
+check_device "$DEVICE"
+[[ "$WORKERS" =~ ^[1-9][0-9]*$ ]] || die "--worker_num must be a positive integer, got '$WORKERS'"
+[[ "$PORT" =~ ^[0-9]+$ && "$PORT" -ge 1024 && "$PORT" -le 65535 ]] || die "--master_port must be 1024..65535"
+[[ "$LAUNCHER" =~ ^(msrun|mpirun)$ ]] || die "--launcher must be msrun or mpirun, got '$LAUNCHER'"
+[[ -z "$CONFIG" ]] || check_file --config "$CONFIG"
+[[ -z "$DATA" ]] || check_dir --data_path "$DATA"
+if [[ -n "$RANK_TABLE" ]]; then
+  [[ "$DEVICE" == Ascend ]] || die "--rank_table is for Ascend (HCCL); use msrun on $DEVICE"
+  check_file --rank_table "$RANK_TABLE"
+fi
+[[ "$LAUNCHER" != mpirun || "$DEVICE" != Ascend ]] || die "mpirun is for GPU/CPU; on Ascend use msrun or --rank_table"
+[[ "$LAUNCHER" != mpirun ]] || command -v mpirun >/dev/null || die "mpirun not found: install Open MPI or use msrun"
+
+mkdir -p "$RUN_DIR/logs"
+ARGS=(--device_target "$DEVICE" --output_dir "$RUN_DIR")
+[[ -z "$CONFIG" ]] || ARGS+=(--config "$CONFIG")
+[[ -z "$DATA" ]] || ARGS+=(--data_path "$DATA")
+ARGS+=("${EXTRA[@]}")
+echo "run directory: $RUN_DIR ($WORKERS workers, $DEVICE, launcher: ${RANK_TABLE:+rank table}${RANK_TABLE:-$LAUNCHER})"
+
+STATUS=()
+if [[ -n "$RANK_TABLE" ]]; then
+  PIDS=()
+  for ((rank = 0; rank < WORKERS; rank++)); do
+    RANK_TABLE_FILE=$(realpath "$RANK_TABLE") RANK_SIZE=$WORKERS DEVICE_ID=$rank RANK_ID=$rank \
+      "$PY" "$ROOT/train.py" "${ARGS[@]}" > "$RUN_DIR/logs/worker_$rank.log" 2>&1 &
+    PIDS+=($!)
+  done
+  for ((rank = 0; rank < WORKERS; rank++)); do wait "${PIDS[$rank]}"; STATUS+=($?); done
+elif [[ "$LAUNCHER" == mpirun ]]; then
+  mpirun --allow-run-as-root -n "$WORKERS" --output-filename "$RUN_DIR/logs/mpirun" \
+    "$PY" "$ROOT/train.py" "${ARGS[@]}"
+  STATUS+=($?)
+else
+  msrun --worker_num="$WORKERS" --local_worker_num="$WORKERS" --master_addr=127.0.0.1 --master_port="$PORT" \
+    --log_dir="$RUN_DIR/logs" --join=True "$ROOT/train.py" "${ARGS[@]}" > "$RUN_DIR/logs/msrun.log" 2>&1
+  STATUS+=($?)
+fi
+
+FAILED=0
+if [[ -n "$RANK_TABLE" ]]; then
+  for ((rank = 0; rank < WORKERS; rank++)); do
+    echo "worker $rank: exit ${STATUS[$rank]} (log $RUN_DIR/logs/worker_$rank.log)"
+    if [[ "${STATUS[$rank]}" != 0 ]]; then FAILED=1; tail -n 5 "$RUN_DIR/logs/worker_$rank.log" | sed "s/^/  [worker $rank] /"; fi
+  done
+else
+  for log in "$RUN_DIR"/logs/worker_*.log; do
+    [[ -f "$log" ]] || continue
+    rank=${log##*worker_}; rank=${rank%.log}
+    if grep -q "^error: \|^Traceback" "$log"; then
+      FAILED=1; echo "worker $rank: FAILED (log $log)"
+      { grep -m1 "^error: " "$log" || grep -A30 "^Traceback" "$log" | grep -m1 "^[A-Za-z]*Error"; } | sed "s/^/  [worker $rank] /"
+    elif [[ "${STATUS[0]}" == 0 ]]; then
+      echo "worker $rank: exit 0 (log $log)"
+    else
+      echo "worker $rank: stopped by the launcher after another worker failed (log $log)"
+    fi
+  done
+  if [[ "${STATUS[0]}" != 0 ]]; then
+    FAILED=1; echo "launcher exit ${STATUS[0]} (log $RUN_DIR/logs/msrun.log)"
+  fi
+fi
+[[ $FAILED == 0 ]] || { echo "distributed training FAILED" >&2; exit 1; }
+echo "distributed training finished: $RUN_DIR"

@@ -1,0 +1,20 @@
+"""Data pipeline: ImageNet-folder and Oxford-IIIT Pets datasets, transforms, robust decoding, quickstart set.
+
+``create_dataset`` needs MindSpore and is imported lazily, so ``src.data.transforms`` / ``src.data.decode``
+(``eval_preprocess``, ``read_image``) stay usable in inference scripts without MindSpore.
+"""
+from .decode import decode_image, read_image
+from .folders import DATASETS, SPLITS
+from .quickstart import QUICKSTART_ARCHIVE, ensure_quickstart
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_preprocess
+
+__all__ = ["create_dataset", "eval_preprocess", "decode_image", "read_image", "ensure_quickstart",
+           "QUICKSTART_ARCHIVE", "IMAGENET_MEAN", "IMAGENET_STD", "DATASETS", "SPLITS"]
+
+
+def __getattr__(name):
+    """Import ``create_dataset`` (and MindSpore) on first use."""
+    if name == "create_dataset":
+        from .pipeline import create_dataset
+        return create_dataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

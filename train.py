@@ -1,0 +1,8 @@
+"""Train a GhostNet / RepGhostNet / GhostNetV2: ``python train.py [--config FILE] [--key value ...]``."""
+import sys
+
+from src.config import run_cli
+from src.train.trainer import train
+
+if __name__ == "__main__":
+    sys.exit(run_cli(train, "train"))
