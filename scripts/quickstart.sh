@@ -15,6 +15,7 @@ echo "== evaluate best.ckpt"
 echo "== export MINDIR"
 "$PY" export.py --config configs/quickstart.yaml --ckpt_file "$OUT/best.ckpt" --file_name "$OUT/quickstart" \
     --file_format MINDIR --output_dir "$OUT"
-echo "== classify a few held-out images with the exported model"
+echo "== classify one held-out image of each class with the exported model"
+for d in "$DATA"/val/*/; do ls "$d"* | head -n 1; done > "$OUT/samples.txt"
 "$PY" infer.py --config configs/quickstart.yaml --model_file "$OUT/quickstart.mindir" \
-    --labels_file "$OUT/class_names.txt" --input "$DATA/val" --max_images 8
+    --labels_file "$OUT/class_names.txt" --input "$OUT/samples.txt"

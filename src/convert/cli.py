@@ -1,0 +1,47 @@
+"""Command line of ``scripts/convert_pytorch_weights.py``."""
+import argparse
+import sys
+
+from src.models import list_models
+
+from .converter import convert_checkpoint
+from .mapping import WRAPPER_KEYS
+
+
+def build_parser():
+    """Argument parser of the converter."""
+    parser = argparse.ArgumentParser(
+        description="Convert official (huawei-noah, RepGhost) or timm PyTorch weights into a MindSpore .ckpt. "
+                    "Reads .pth/.pth.tar without PyTorch; .safetensors needs the 'safetensors' package.")
+    parser.add_argument("src", help="PyTorch checkpoint: .pth / .pth.tar / .bin (torch.save) or .safetensors")
+    parser.add_argument("--model", required=True, metavar="NAME",
+                        help="registered model name: " + ", ".join(list_models()))
+    parser.add_argument("--out", required=True, help="output MindSpore checkpoint (.ckpt), written atomically")
+    parser.add_argument("--deploy", action="store_true",
+                        help="RepGhostNet only: fuse a train-form checkpoint into the re-parameterized deploy form")
+    parser.add_argument("--key", default=None,
+                        help="entry of a training-checkpoint dict holding the weights "
+                             f"(default: first present of {', '.join(WRAPPER_KEYS)})")
+    return parser
+
+
+def main(argv=None):
+    """Run the conversion; returns the process exit code (0 ok, 1 conversion error)."""
+    args = build_parser().parse_args(argv)
+    if not args.out.endswith(".ckpt"):
+        print(f"error: --out must end with .ckpt, got {args.out}", file=sys.stderr)
+        return 1
+    try:
+        report = convert_checkpoint(args.src, args.model, args.out, deploy=args.deploy, key=args.key)
+    except (ValueError, OSError) as exc:  # ConversionError, unknown model name, I/O
+        print(f"error: {exc}", file=sys.stderr)
+        if getattr(exc, "details", ""):
+            print(exc.details, file=sys.stderr)
+        return 1
+    source = f" (from '{report.source_key}')" if report.source_key else ""
+    form = " deploy form" if report.deploy else ""
+    print(f"wrote {report.out}: {report.model}{form}, {report.num_params} tensors, {report.num_classes} classes"
+          f"{source}; dropped {len(report.dropped)} counters")
+    if report.unused:
+        print(f"warning: {len(report.unused)} source keys unused: {', '.join(report.unused)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,8 @@
+"""Export (MINDIR / ONNX / AIR / MindSpore Lite .ms), verification of exported files, and inference on images.
+
+Nothing here imports MindSpore at module level: running a ``.ms`` file needs only the Lite side env.
+"""
+
+
+class DeployError(ValueError):
+    """A deployment step failed for a reason the user can act on; entry points print it as one line."""

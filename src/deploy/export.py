@@ -1,0 +1,177 @@
+"""``export.py``: checkpoint -> MINDIR / ONNX / AIR / MindSpore Lite ``.ms``, verified before it is kept.
+
+The file is written inside a temporary directory next to the target, re-loaded in its own runtime and compared
+with the Cell on a fixed input; only then is it moved into place with ``os.replace``. Any failure (bad checkpoint,
+export error, verification above ``verify_tolerance``) leaves no output file behind.
+"""
+import os
+import tempfile
+
+import numpy as np
+
+from . import DeployError, lite
+from .runtimes import build_cell, onnxruntime_available, open_runner
+
+FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air", "MINDIR_LITE": ".ms"}
+
+
+def output_path(cfg, ext):
+    """``file_name`` (default ``output_dir/<model>``) with the format's extension, absolute."""
+    base = cfg.file_name or os.path.join(cfg.output_dir, cfg.model)
+    if base.lower().endswith(ext):
+        base = base[:-len(ext)]
+    return os.path.abspath(base + ext)
+
+
+def check_request(cfg):
+    """Reject impossible requests before any work; returns the upper-cased format."""
+    fmt = str(cfg.file_format).upper()
+    if fmt not in FORMATS:
+        raise DeployError(f"file_format must be one of {', '.join(FORMATS)}, got '{cfg.file_format}'")
+    if fmt == "AIR" and cfg.device_target != "Ascend":
+        raise DeployError(f"AIR export needs the Ascend backend (device_target is {cfg.device_target}); "
+                          "use --file_format MINDIR or ONNX instead")
+    if fmt == "AIR" and cfg.dynamic_batch:
+        raise DeployError("dynamic_batch is supported for MINDIR, ONNX and MINDIR_LITE, not AIR")
+    if cfg.batch_size < 1:
+        raise DeployError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    if fmt == "MINDIR_LITE" and lite.converter_cli() is None:
+        lite.require_side_env()
+    return fmt
+
+
+def sample_inputs(cfg):
+    """Fixed verification batches: ``batch_size``, plus ``batch_size + 2`` for a dynamic batch."""
+    sizes = (cfg.batch_size, cfg.batch_size + 2) if cfg.dynamic_batch else (cfg.batch_size,)
+    rng = np.random.default_rng(0)
+    return [rng.normal(size=(n, 3, cfg.image_size, cfg.image_size)).astype(np.float32) for n in sizes]
+
+
+def eager_outputs(net, inputs):
+    """The Cell's logits in PyNative mode: an independent reference that costs no extra graph compile."""
+    import mindspore as ms
+
+    mode = ms.get_context("mode")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        return [net(ms.Tensor(x)).asnumpy() for x in inputs]
+    finally:
+        ms.set_context(mode=mode)
+
+
+def _export_input(x, dynamic):
+    import mindspore as ms
+
+    return ms.Tensor(shape=[None, *x.shape[1:]], dtype=ms.float32) if dynamic else ms.Tensor(x)
+
+
+def write_mindir(net, path, x, dynamic, file_format="MINDIR"):
+    """MINDIR (or AIR) via ``mindspore.export``; a dynamic batch uses a ``None`` leading dimension."""
+    import mindspore as ms
+
+    ms.export(net, _export_input(x, dynamic), file_name=path, file_format=file_format)
+
+
+def write_onnx(net, path, x, dynamic):
+    """ONNX via ``mindspore.onnx.export`` (one ONNX export per process: a second one crashes MindSpore 2.10)."""
+    import mindspore as ms
+
+    axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
+    ms.onnx.export(net, ms.Tensor(x), file_name=path, input_names=["input"], output_names=["logits"],
+                   dynamic_axes=axes)
+
+
+def write_lite(net, path, x, dynamic):
+    """``.ms``: MINDIR through ``converter_lite`` when on PATH, else ONNX through the Lite 2.0 side env."""
+    stem = os.path.splitext(path)[0]
+    if lite.converter_cli():
+        write_mindir(net, stem + ".mindir", x, dynamic)
+        lite.convert_mindir(stem + ".mindir", path)
+    else:
+        write_onnx(net, stem + ".onnx", x, dynamic)
+        lite.convert_onnx(stem + ".onnx", path)
+
+
+def write(fmt, net, path, x, dynamic):
+    """Write ``net`` to ``path`` in ``fmt``."""
+    if fmt in ("MINDIR", "AIR"):
+        write_mindir(net, path, x, dynamic, fmt)
+    elif fmt == "ONNX":
+        write_onnx(net, path, x, dynamic)
+    else:
+        write_lite(net, path, x, dynamic)
+
+
+def skip_reason(fmt):
+    """Why ``fmt`` cannot be re-loaded here, or None when it can."""
+    if fmt == "AIR":
+        return "AIR files run on Ascend through ACL/ATC, not in MindSpore"
+    if fmt == "ONNX" and not onnxruntime_available():
+        return "onnxruntime is not installed"
+    if fmt == "MINDIR_LITE" and lite.side_env_python() is None:
+        return "no MindSpore Lite Python runtime (scripts/setup_lite_env.sh); check it with Lite's benchmark tool"
+    return None
+
+
+def verify(path, fmt, inputs, references, tolerance):
+    """Run ``path`` in its runtime on every input; returns the max abs difference to the Cell or raises.
+
+    The tolerance scales with ``max(1, max |logit|)``: float32 rounding grows with the logits, and a randomly
+    initialised network in eval mode has logits of 1e3-1e4 (trained ones are O(1-10), where it is absolute).
+    """
+    runner = open_runner(path)
+    diff, scale = 0.0, 1.0
+    for x, ref in zip(inputs, references):
+        out = runner(x)
+        if out.shape != ref.shape:
+            raise DeployError(f"exported {fmt} returned shape {out.shape} for input {x.shape}, Cell {ref.shape}")
+        diff = max(diff, float(np.abs(out - ref).max()))
+        scale = max(scale, float(np.abs(ref).max()))
+    batches = " and ".join(str(x.shape[0]) for x in inputs)
+    print(f"verified {fmt} in its runtime at batch {batches}: max abs diff vs Cell {diff:.3g} "
+          f"(max |logit| {scale:.3g}, tolerance {tolerance:g} x max(1, max |logit|))")
+    if not diff <= tolerance * scale:
+        raise DeployError(f"exported {fmt} differs from the Cell by {diff:.3g} > verify_tolerance {tolerance:g} "
+                          f"x {scale:.3g}; no file written")
+    return diff
+
+
+def export_main(cfg):
+    """Entry point of ``export.py``."""
+    from src.models import RepGhostModule, model_family, reparameterize
+    from src.runtime import init_context
+
+    fmt = check_request(cfg)
+    init_context(cfg)
+    net = build_cell(cfg, cfg.ckpt_file)
+    if cfg.image_size < net.min_input_size:
+        raise DeployError(f"image_size must be >= {net.min_input_size} for {cfg.model}, got {cfg.image_size}")
+    if not cfg.ckpt_file:
+        print("warning: no --ckpt_file given, exporting randomly initialised weights")
+    else:
+        print(f"loaded {cfg.ckpt_file}")
+    train_form = any(isinstance(c, RepGhostModule) and not c.deploy for _, c in net.cells_and_names())
+    if model_family(cfg.model) == "repghostnet" and train_form:
+        if cfg.no_reparam:
+            print("RepGhost: keeping the train form (--no_reparam)")
+        else:
+            reparameterize(net)
+            print("RepGhost: re-parameterized to the deploy form (fused cheap branches; --no_reparam keeps "
+                  "the train form)")
+    inputs = sample_inputs(cfg)
+    references = eager_outputs(net, inputs)
+    final = output_path(cfg, FORMATS[fmt])
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=os.path.dirname(final)) as tmp:
+        path = os.path.join(tmp, os.path.basename(final))
+        write(fmt, net, path, inputs[0], cfg.dynamic_batch)
+        if not os.path.isfile(path):
+            raise DeployError(f"{fmt} export produced no file")
+        reason = skip_reason(fmt)
+        if reason:
+            print(f"verification skipped: {reason}")
+        else:
+            verify(path, fmt, inputs, references, cfg.verify_tolerance)
+        os.replace(path, final)
+    print(f"wrote {final} ({os.path.getsize(final) / 1e6:.2f} MB)")
+    return 0

@@ -1,0 +1,39 @@
+"""Class names for printed predictions: a ``--labels_file``, the Oxford-IIIT Pets breeds, or none (indices)."""
+import os
+
+from . import DeployError
+
+# Oxford-IIIT Pets CLASS_ID 1..37 order of annotations/list.txt (capitalised names are cats).
+PETS_BREEDS = [
+    "Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "Bengal", "Birman",
+    "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau", "english_cocker_spaniel", "english_setter",
+    "german_shorthaired", "great_pyrenees", "havanese", "japanese_chin", "keeshond", "leonberger", "Maine_Coon",
+    "miniature_pinscher", "newfoundland", "Persian", "pomeranian", "pug", "Ragdoll", "Russian_Blue",
+    "saint_bernard", "samoyed", "scottish_terrier", "shiba_inu", "Siamese", "Sphynx", "staffordshire_bull_terrier",
+    "wheaten_terrier", "yorkshire_terrier",
+]
+
+
+def read_labels(path):
+    """One class name per non-empty line."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"labels file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def class_names(labels_file, num_classes):
+    """Names for ``num_classes`` outputs, or None with the reason printed.
+
+    The 1000 ImageNet names are not shipped (no installed package provides them offline): pass ``--labels_file``.
+    """
+    if labels_file:
+        names = read_labels(labels_file)
+        if len(names) != num_classes:
+            raise DeployError(f"{labels_file} has {len(names)} names but the model has {num_classes} classes")
+        return names
+    if num_classes == len(PETS_BREEDS):  # the project's only 37-class dataset
+        return PETS_BREEDS
+    print(f"note: printing class indices ({num_classes} classes; pass --labels_file with one name per line "
+          "for names, e.g. the ImageNet class list for 1000 classes)")
+    return None

@@ -1,0 +1,60 @@
+"""MindSpore Hub entry point (``create_network``) behind the thin top-level ``mindspore_hub_conf.py``.
+
+Hub names: every registered model (``ghostnet_050`` ... ``ghostnetv2_160``) plus the aliases ``ghostnet``,
+``ghostnet_nose`` (GhostNet 1.0x without squeeze-excite, as in the MindSpore model zoo), ``repghostnet`` and
+``ghostnetv2``.
+"""
+from src.models import GhostNet, create_model, list_models, load_checkpoint_strict, model_family
+from src.models.ghostnet import GHOSTNET_CFGS
+
+ALIASES = {"ghostnet": "ghostnet_100", "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100"}
+
+
+class GhostNetNoSE(GhostNet):
+    """GhostNet with every squeeze-excite removed (se_ratio 0 in all rows); otherwise GhostNet unchanged."""
+
+    cfgs = [[[k, mid, c, 0, s] for k, mid, c, _, s in stage] for stage in GHOSTNET_CFGS]
+
+
+def hub_names():
+    """Every name :func:`create_network` accepts, sorted."""
+    return sorted([*list_models(), *ALIASES, "ghostnet_nose"])
+
+
+def create_network(name, *args, **kwargs):
+    """Build network ``name`` for MindSpore Hub.
+
+    Positional argument: ``num_classes``. Keywords: ``num_classes`` (default 1000), ``pretrained`` or ``ckpt_path``
+    (a MindSpore checkpoint path, loaded strictly; see ``scripts/convert_pytorch_weights.py``), ``deploy``
+    (RepGhostNet only: build the re-parameterized form; ``deploy=True`` elsewhere is an error), and the model
+    keywords ``dropout`` / ``in_channels``.
+    """
+    if len(args) > 1:
+        raise TypeError(f"create_network takes at most one positional argument (num_classes), got {len(args)}")
+    if args:
+        if "num_classes" in kwargs:
+            raise TypeError("num_classes given both positionally and as a keyword")
+        kwargs["num_classes"] = args[0]
+    ckpt = _checkpoint_path(kwargs.pop("pretrained", None), kwargs.pop("ckpt_path", None))
+    key = str(name).lower()
+    if key not in hub_names():
+        raise ValueError(f"unknown network '{name}'; valid names: {', '.join(hub_names())}")
+    key = ALIASES.get(key, key)
+    if key == "ghostnet_nose" or model_family(key) != "repghostnet":
+        if kwargs.pop("deploy", False):
+            raise ValueError(f"deploy only applies to RepGhostNet models, not {key}")
+    if key == "ghostnet_nose":
+        net = GhostNetNoSE(width=1.0, **kwargs)
+        return load_checkpoint_strict(net, ckpt) if ckpt else net
+    return create_model(key, pretrained=ckpt, **kwargs)
+
+
+def _checkpoint_path(pretrained, ckpt_path):
+    """The checkpoint to load, from ``pretrained`` (path, or False/None) and its synonym ``ckpt_path``."""
+    if pretrained is True:
+        raise ValueError("this project hosts no weights: pass pretrained=<path to a .ckpt> (convert the public "
+                         "PyTorch weights with scripts/convert_pytorch_weights.py)")
+    pretrained = pretrained or None
+    if pretrained and ckpt_path and pretrained != ckpt_path:
+        raise ValueError("pretrained and ckpt_path name different checkpoints; give one")
+    return pretrained or ckpt_path

@@ -1,0 +1,91 @@
+"""MindSpore Hub entry: load ``mindspore_hub_conf.py`` by path exactly as ``mindspore_hub.load`` does, build every
+alias, load a checkpoint, run a forward."""
+import importlib.util
+import os
+import sys
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+from helpers import images, randomize_state
+from src.models import list_models
+from src.models.registry import MODELS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+ms.set_device("CPU")
+ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+@pytest.fixture(scope="module")
+def hub_conf():
+    """The conf module, loaded like ``mindspore_hub.load._get_network_from_cache`` (repo dir first on sys.path,
+    ``spec_from_file_location``, cwd = repo while ``create_network`` runs)."""
+    sys.path.insert(0, REPO)
+    spec = importlib.util.spec_from_file_location("mindspore_hub_conf.py", os.path.join(REPO, "mindspore_hub_conf.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def hub_create(conf, name, *args, **kwargs):
+    """Call the entry point the way mindspore_hub does (lower-cased name, from the repo directory)."""
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        return conf.create_network(name.lower(), *args, **kwargs)
+    finally:
+        os.chdir(cwd)
+
+
+# alias -> the registered model it stands for (None: not a registered model)
+ALIASES = {"ghostnet": "ghostnet_100", "ghostnet_nose": None, "repghostnet": "repghostnet_100",
+           "ghostnetv2": "ghostnetv2_100"}
+
+
+@pytest.mark.parametrize("alias", list(ALIASES))
+def test_alias_builds_loads_checkpoint_and_runs(hub_conf, alias, tmp_path):
+    net = randomize_state(hub_create(hub_conf, alias, 10), seed=2)
+    if ALIASES[alias]:
+        cls, width = MODELS[ALIASES[alias]]
+        assert type(net) is cls and net.width == width
+    ckpt = str(tmp_path / f"{alias}.ckpt")
+    ms.save_checkpoint(net, ckpt)
+    x = images(2, 64)
+    want = net(x).asnumpy()
+    loaded = hub_create(hub_conf, alias, num_classes=10, pretrained=ckpt)
+    loaded.set_train(False)
+    got = loaded(x).asnumpy()
+    assert got.shape == (2, 10) and np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    same = hub_create(hub_conf, alias, num_classes=10, ckpt_path=ckpt)
+    assert [n for n, _ in same.parameters_and_names()] == [n for n, _ in loaded.parameters_and_names()]
+
+
+def test_ghostnet_nose_is_ghostnet_without_se(hub_conf):
+    nose = hub_create(hub_conf, "ghostnet_nose")
+    names = [n for n, _ in nose.parameters_and_names()]
+    assert not any(".se." in n for n in names)
+    # GhostNet 1.0x (5,182,508) minus its squeeze-excite weights (1,503,868).
+    assert sum(p.size for p in nose.trainable_params()) == 3_678_640
+
+
+def test_every_registered_name_and_deploy(hub_conf):
+    assert set(list_models()) | set(ALIASES) == set(hub_conf.hub_names())
+    deployed = hub_create(hub_conf, "RepGhostNet_050", num_classes=10, deploy=True)
+    assert not any(".fusion_bn." in n for n, _ in deployed.parameters_and_names())
+    hub_create(hub_conf, "ghostnet_050", num_classes=10, deploy=False)
+
+
+@pytest.mark.parametrize("name, kwargs, error, match", [
+    ("resnet50", {}, ValueError, "valid names: ghostnet, ghostnet_050"),
+    ("ghostnet", {"deploy": True}, ValueError, "deploy only applies to RepGhostNet"),
+    ("ghostnet_nose", {"deploy": True}, ValueError, "deploy only applies to RepGhostNet"),
+    ("ghostnet", {"pretrained": True}, ValueError, "hosts no weights"),
+    ("ghostnet", {"pretrained": "a.ckpt", "ckpt_path": "b.ckpt"}, ValueError, "different checkpoints"),
+    ("ghostnet", {"pretrained": "/nonexistent.ckpt"}, FileNotFoundError, "checkpoint not found"),
+])
+def test_errors(hub_conf, name, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        hub_create(hub_conf, name, **kwargs)
