@@ -15,41 +15,17 @@ usage: bash scripts/run_distribute_train.sh [--device_target Ascend|GPU|CPU] [--
 USAGE
 }
 
-DEVICE=CPU; WORKERS=2; CONFIG=""; DATA=""; RANK_TABLE=""; LAUNCHER=msrun; PORT=${MASTER_PORT:-8118}
-RUN_DIR="outputs/dist_$(date +%Y%m%d_%H%M%S)"; EXTRA=()
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    -h|--help) usage; exit 0 ;;
-    --device_target) need_value "$@"; DEVICE=$2; shift 2 ;;
-    --worker_num) need_value "$@"; WORKERS=$2; shift 2 ;;
-    --config) need_value "$@"; CONFIG=$2; shift 2 ;;
-    --data_path) need_value "$@"; DATA=$2; shift 2 ;;
-    --rank_table) need_value "$@"; RANK_TABLE=$2; shift 2 ;;
-    --launcher) need_value "$@"; LAUNCHER=$2; shift 2 ;;
-    --master_port) need_value "$@"; PORT=$2; shift 2 ;;
-    --run_dir) need_value "$@"; RUN_DIR=$2; shift 2 ;;
-    --) shift; EXTRA=("$@"); break ;;
-    *) usage >&2; die "unknown argument '$1'" ;;
-  esac
-done
-check_device "$DEVICE"
+parse_args "--device_target --worker_num --config --data_path --rank_table --launcher --master_port --run_dir" "$@"
 [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]] || die "--worker_num must be a positive integer, got '$WORKERS'"
 [[ "$PORT" =~ ^[0-9]+$ && "$PORT" -ge 1024 && "$PORT" -le 65535 ]] || die "--master_port must be 1024..65535"
 [[ "$LAUNCHER" =~ ^(msrun|mpirun)$ ]] || die "--launcher must be msrun or mpirun, got '$LAUNCHER'"
-[[ -z "$CONFIG" ]] || check_file --config "$CONFIG"
-[[ -z "$DATA" ]] || check_dir --data_path "$DATA"
-if [[ -n "$RANK_TABLE" ]]; then
-  [[ "$DEVICE" == Ascend ]] || die "--rank_table is for Ascend (HCCL); use msrun on $DEVICE"
-  check_file --rank_table "$RANK_TABLE"
-fi
+[[ -z "$RANK_TABLE" || "$DEVICE" == Ascend ]] || die "--rank_table is for Ascend (HCCL); use msrun on $DEVICE"
 [[ "$LAUNCHER" != mpirun || "$DEVICE" != Ascend ]] || die "mpirun is for GPU/CPU; on Ascend use msrun or --rank_table"
 [[ "$LAUNCHER" != mpirun ]] || command -v mpirun >/dev/null || die "mpirun not found: install Open MPI or use msrun"
 
 mkdir -p "$RUN_DIR/logs"
-ARGS=(--device_target "$DEVICE" --output_dir "$RUN_DIR")
-[[ -z "$CONFIG" ]] || ARGS+=(--config "$CONFIG")
-[[ -z "$DATA" ]] || ARGS+=(--data_path "$DATA")
-ARGS+=("${EXTRA[@]}")
+entry_args
+ARGS+=(--output_dir "$RUN_DIR" "${EXTRA[@]}")
 echo "run directory: $RUN_DIR ($WORKERS workers, $DEVICE, launcher: ${RANK_TABLE:+rank table}${RANK_TABLE:-$LAUNCHER})"
 
 STATUS=()

@@ -4,21 +4,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 usage() { sed -n '2,3p' "$0" | sed 's/^# //'; }
-DEVICE=CPU; CONFIG=""; CKPT=""; FORMAT=MINDIR; EXTRA=()
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    -h|--help) usage; exit 0 ;;
-    --device_target) need_value "$@"; DEVICE=$2; shift 2 ;;
-    --config) need_value "$@"; CONFIG=$2; shift 2 ;;
-    --ckpt_file) need_value "$@"; CKPT=$2; shift 2 ;;
-    --file_format) need_value "$@"; FORMAT=$2; shift 2 ;;
-    --) shift; EXTRA=("$@"); break ;;
-    *) usage >&2; die "unknown argument '$1'" ;;
-  esac
-done
-check_device "$DEVICE"
+parse_args "--device_target --config --ckpt_file --file_format" "$@"
 [[ -n "$CKPT" ]] || { usage >&2; die "--ckpt_file is required"; }
-check_file --ckpt_file "$CKPT"
-ARGS=(--device_target "$DEVICE" --ckpt_file "$CKPT" --file_format "$FORMAT")
-[[ -z "$CONFIG" ]] || { check_file --config "$CONFIG"; ARGS+=(--config "$CONFIG"); }
-exec "$PY" "$ROOT/export.py" "${ARGS[@]}" "${EXTRA[@]}"
+entry_args
+exec "$PY" "$ROOT/export.py" "${ARGS[@]}" --file_format "$FORMAT" "${EXTRA[@]}"

@@ -4,20 +4,6 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 usage() { sed -n '2,3p' "$0" | sed 's/^# //'; }
-DEVICE=CPU; CONFIG=""; DATA=""; DEVICE_ID=0; EXTRA=()
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    -h|--help) usage; exit 0 ;;
-    --device_target) need_value "$@"; DEVICE=$2; shift 2 ;;
-    --config) need_value "$@"; CONFIG=$2; shift 2 ;;
-    --data_path) need_value "$@"; DATA=$2; shift 2 ;;
-    --device_id) need_value "$@"; DEVICE_ID=$2; shift 2 ;;
-    --) shift; EXTRA=("$@"); break ;;
-    *) usage >&2; die "unknown argument '$1'" ;;
-  esac
-done
-check_device "$DEVICE"
-ARGS=(--device_target "$DEVICE")
-[[ -z "$CONFIG" ]] || { check_file --config "$CONFIG"; ARGS+=(--config "$CONFIG"); }
-[[ -z "$DATA" ]] || { check_dir --data_path "$DATA"; ARGS+=(--data_path "$DATA"); }
+parse_args "--device_target --config --data_path --device_id" "$@"
+entry_args
 DEVICE_ID=$DEVICE_ID exec "$PY" "$ROOT/train.py" "${ARGS[@]}" "${EXTRA[@]}"

@@ -1,4 +1,5 @@
 """The training loop behind ``train.py``: data, model, optimizer, EMA, validation, checkpoints and resume."""
+import hashlib
 import logging
 import os
 import sys
@@ -86,14 +87,16 @@ def train(cfg):
     if steps == 0:
         raise ConfigError(f"the training set gives no full batch of {cfg.batch_size}; lower --batch_size")
     val_ds = None
-    if cfg.eval_interval:
+    if cfg.eval_interval and rank == 0:  # rank 0 validates on the whole set; the others go on training
         val_split = "test" if cfg.dataset == "pets" else "val"
         val_ds, _ = create_dataset(cfg.dataset, cfg.data_path, val_split, batch_size=cfg.batch_size,
-                                   training=False, drop_remainder=False, **shards, **data_kwargs(cfg))
+                                   training=False, drop_remainder=False, **data_kwargs(cfg))
 
     net = create_model(cfg.model, num_classes=cfg.num_classes, dropout=cfg.dropout)
     if cfg.pretrained:
         load_for_finetune(net, cfg.pretrained, log)
+    if cfg.freeze_bn:
+        freeze_batchnorm(net)
     if cfg.amp_level != "O0":
         net = ms.amp.auto_mixed_precision(net, cfg.amp_level)
     loss_scale = cfg.loss_scale if cfg.amp_level != "O0" else 1.0
@@ -139,8 +142,10 @@ def train(cfg):
                 log.info("stopping after %d steps (stop_after_steps): simulated interruption", global_step)
                 logging.shutdown()
                 os._exit(INTERRUPTED)
-        if not losses or not np.isfinite(losses).all():
-            raise RuntimeError(f"training diverged in epoch {epoch + 1} (loss {losses[-1] if losses else None})")
+        bad = [p.name for p in net.trainable_params() if not np.isfinite(p.asnumpy()).all()]
+        if not losses or not np.isfinite(losses).all() or bad:
+            raise RuntimeError(f"training diverged in epoch {epoch + 1} (loss {losses[-1] if losses else None}, "
+                               f"non-finite weights: {', '.join(bad[:3]) or 'none'}); lower --lr")
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "lr": float(rates[global_step - 1]),
                   "epoch_time": time.time() - epoch_start}
         done = epoch + 1
@@ -152,10 +157,30 @@ def train(cfg):
         if rank == 0:
             best = save_epoch(cfg, net, ema, step_cell, record, best, log)
             metrics.append(record)
+    log.info("rank %d trainable-parameter digest %s", rank, parameter_digest(net))
     if rank == 0:
         plot_curves(metrics.read(), os.path.join(cfg.output_dir, "curves.png"))
-        log.info("done: best val top-1 %.4f; outputs in %s", best, cfg.output_dir)
+        log.info("done%s; outputs in %s", f": best val top-1 {best:.4f}" if val_ds is not None else "", cfg.output_dir)
     return 0
+
+
+def freeze_batchnorm(net):
+    """Make every BatchNorm use its moving statistics while training (its affine parameters still train).
+
+    For fine-tuning with small per-device batches; it also makes N data-parallel workers of batch b compute exactly
+    what one worker of batch N*b computes, as BN statistics no longer depend on the batch.
+    """
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, nn.BatchNorm2d):
+            cell.use_batch_statistics = False
+
+
+def parameter_digest(net):
+    """Short SHA-256 of all trainable parameters: equal digests = bit-identical weights (data-parallel check)."""
+    h = hashlib.sha256()
+    for param in net.trainable_params():
+        h.update(param.asnumpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _copy_into(eval_net, named_tensors):

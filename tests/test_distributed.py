@@ -1,0 +1,92 @@
+"""Data-parallel training on CPU with msrun (2 workers, mccl): identical ranks, equivalence to one large batch,
+failure reporting. Shard disjointness/coverage is specified in test_data.py::test_shards_partition_the_dataset."""
+import os
+import re
+import subprocess
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+from helpers import ROOT, make_imagenet_subset, randomize_state, run_entry
+from src.models import create_model
+
+# augmentation, dropout, shuffling and batch-dependent BN statistics off: 2 x b must equal 1 x 2b
+EXACT = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--random_crop", "false", "--dropout", "0.0",
+         "--ema", "false", "--shuffle", "false", "--freeze_bn", "true", "--lr", "0.005", "--warmup_lr", "0.005",
+         "--epochs", "2", "--eval_interval", "0", "--log_interval", "1", "--num_workers", "1"]
+
+
+def distribute(run_dir, port, *args):
+    return subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_distribute_train.sh"), "--worker_num", "2",
+                           "--master_port", str(port), "--run_dir", str(run_dir), *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_imagenet_subset(str(tmp_path_factory.mktemp("data")), classes=4, n_train=16, n_val=8)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """Fine-tuning start point with realistic BN statistics (frozen BN on fresh 0/1 statistics would diverge)."""
+    path = str(tmp_path_factory.mktemp("pre") / "pretrained.ckpt")
+    ms.save_checkpoint(randomize_state(create_model("ghostnet_050", num_classes=4)), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_workers(data, pretrained, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("dist")
+    proc = distribute(run_dir, 8231, "--data_path", data, "--", *EXACT, "--batch_size", 8, "--pretrained", pretrained)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return run_dir, proc
+
+
+def digest(log_path):
+    with open(log_path, encoding="utf-8") as f:
+        return re.findall(r"trainable-parameter digest (\w+)", f.read())
+
+
+def trainable(ckpt):
+    return {k: v.asnumpy() for k, v in ms.load_checkpoint(str(ckpt)).items()
+            if not k.startswith(("moments.", "ema.")) and "moving_" not in k and hasattr(v, "asnumpy")
+            and k not in ("global_step", "learning_rate", "momentum", "epoch")}
+
+
+def test_both_ranks_end_with_identical_parameters(two_workers):
+    run_dir, proc = two_workers
+    assert "worker 0: exit 0" in proc.stdout and "worker 1: exit 0" in proc.stdout
+    rank0, rank1 = digest(run_dir / "train.log"), digest(run_dir / "train_rank1.log")
+    assert len(rank0) == 1 and rank0 == rank1
+    assert (run_dir / "last_state.ckpt").exists() and (run_dir / "logs" / "worker_1.log").exists()
+    with open(run_dir / "train.log", encoding="utf-8") as f:
+        assert "4 steps/epoch x 2 epochs, batch 8 x 2 device(s)" in f.read()  # 64 images = 2 shards x 4 x 8
+
+
+def test_two_workers_of_batch_b_equal_one_worker_of_batch_2b(two_workers, data, pretrained, tmp_path):
+    run_dir, _ = two_workers
+    proc = run_entry("train.py", *EXACT, "--batch_size", 16, "--data_path", data, "--output_dir", tmp_path,
+                     "--pretrained", pretrained)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    single, parallel = trainable(tmp_path / "last_state.ckpt"), trainable(run_dir / "last_state.ckpt")
+    assert set(single) == set(parallel) and len(single) > 100
+    for key in single:
+        assert np.isfinite(single[key]).all()
+        np.testing.assert_allclose(parallel[key], single[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    start = {k: v.asnumpy() for k, v in ms.load_checkpoint(pretrained).items()}
+    assert max(np.abs(single[k] - start[k]).max() for k in single) > 1e-3  # training moved the weights
+    steps = [int(ms.load_checkpoint(str(d / "last_state.ckpt"))["global_step"].asnumpy()) for d in (tmp_path, run_dir)]
+    assert steps == [8, 8]  # 2 epochs x 4 steps of 16 images, either way
+
+
+def test_a_failing_worker_fails_the_launch_with_its_error(data, tmp_path):
+    """Per-rank data paths (``{rank}``) with rank 1's copy missing: the launch fails and shows rank 1's error."""
+    per_rank = os.path.join(os.path.dirname(data), "rank{rank}")
+    os.symlink(data, os.path.join(os.path.dirname(data), "rank0"))  # rank 1's copy of the data is missing
+    proc = distribute(tmp_path / "run", 8237, "--", *EXACT, "--batch_size", 8, "--data_path", per_rank)
+    assert proc.returncode != 0
+    assert "worker 1: FAILED" in proc.stdout
+    assert "rank1" in proc.stdout and "error:" in proc.stdout
+    assert "distributed training FAILED" in proc.stderr
