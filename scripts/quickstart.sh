@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [[ "${1:-}" == "--skip_install" ]]; then shift; else "$PY" -m pip install -r requirements.txt; fi
 OUT=${OUT:-outputs/quickstart}
-DATA=$("$PY" -c "from src.data import ensure_quickstart; print(ensure_quickstart('data/quickstart'))")
+DATA=$("$PY" -c "import os; from src.data import ensure_quickstart; print(os.path.abspath(ensure_quickstart('data/quickstart')))")
 echo "== data: $DATA"
 "$PY" train.py --config configs/quickstart.yaml --data_path "$DATA" --output_dir "$OUT" "$@"
 echo "== evaluate best.ckpt"

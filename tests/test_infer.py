@@ -87,6 +87,8 @@ def test_predict_pads_to_a_fixed_batch():
 
 def test_class_names(tmp_path):
     assert class_names("", 37) == PETS_BREEDS and class_names("", 10) is None
+    imagenet = class_names("", 1000)
+    assert len(imagenet) == 1000 and imagenet[0] == "tench, Tinca tinca" and imagenet[243] == "bull mastiff"
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
     assert class_names(str(tmp_path / "labels.txt"), 2) == ["cat", "dog"]
     with pytest.raises(DeployError):

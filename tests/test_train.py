@@ -6,7 +6,8 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from helpers import make_imagenet_subset, run_entry
+from helpers import make_imagenet_subset, randomize_state, run_entry
+from src.models import create_model
 from src.config import run_cli
 from src.train.trainer import train
 
@@ -120,3 +121,28 @@ def test_resume_from_a_model_checkpoint_is_refused(data, full_run, tmp_path):
     proc = run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", tmp_path,
                      "--resume", full_run / "best.ckpt")
     assert proc.returncode == 2 and "is a model checkpoint, not a training state" in proc.stderr
+
+
+def test_eval_of_exported_mindir_agrees_with_the_checkpoint(data, full_run, tmp_path):
+    ckpt = full_run / "ghostnet_050-e0003.ckpt"
+    ok(run_entry("export.py", "--config", "configs/quickstart.yaml", "--num_classes", 4, "--ckpt_file", ckpt,
+                 "--file_name", tmp_path / "net", "--batch_size", 8))
+    common = ["--config", "configs/quickstart.yaml", "--num_classes", 4, "--data_path", data, "--batch_size", 8]
+    ok(run_entry("eval.py", *common, "--ckpt_file", tmp_path / "net.mindir", "--output_dir", tmp_path / "m"))
+    ok(run_entry("eval.py", *common, "--ckpt_file", ckpt, "--output_dir", tmp_path / "c"))
+    from_mindir = json.load(open(tmp_path / "m" / "eval_metrics.json", encoding="utf-8"))
+    from_ckpt = json.load(open(tmp_path / "c" / "eval_metrics.json", encoding="utf-8"))
+    assert from_mindir["count"] == from_ckpt["count"] == 32
+    assert from_mindir["top1"] == from_ckpt["top1"] and from_mindir["top5"] == from_ckpt["top5"]
+
+
+def test_repghost_checkpoint_evaluates_the_same_in_train_and_deploy_form(data, tmp_path):
+    ckpt = str(tmp_path / "rg.ckpt")
+    ms.save_checkpoint(randomize_state(create_model("repghostnet_050", num_classes=4)), ckpt)
+    common = ["--model", "repghostnet_050", "--num_classes", 4, "--data_path", data, "--ckpt_file", ckpt,
+              "--image_size", 32, "--mode", "PYNATIVE"]
+    train_form = ok(run_entry("eval.py", *common, "--output_dir", tmp_path / "t")).stdout
+    deploy_form = ok(run_entry("eval.py", *common, "--deploy", "--output_dir", tmp_path / "d")).stdout
+    assert "(train form)" in train_form and "(deploy form)" in deploy_form
+    metrics = [json.load(open(tmp_path / d / "eval_metrics.json", encoding="utf-8")) for d in ("t", "d")]
+    assert metrics[0]["top1"] == metrics[1]["top1"] and metrics[0]["per_class"] == metrics[1]["per_class"]

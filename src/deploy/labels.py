@@ -1,7 +1,10 @@
-"""Class names for printed predictions: a ``--labels_file``, the Oxford-IIIT Pets breeds, or none (indices)."""
+"""Class names for printed predictions: a ``--labels_file``, the ImageNet-1k or Oxford-IIIT Pets names, or none."""
 import os
 
 from . import DeployError
+
+IMAGENET_NAMES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                              "assets", "imagenet", "class_names.txt")
 
 # Oxford-IIIT Pets CLASS_ID 1..37 order of annotations/list.txt (capitalised names are cats).
 PETS_BREEDS = [
@@ -23,10 +26,7 @@ def read_labels(path):
 
 
 def class_names(labels_file, num_classes):
-    """Names for ``num_classes`` outputs, or None with the reason printed.
-
-    The 1000 ImageNet names are not shipped (no installed package provides them offline): pass ``--labels_file``.
-    """
+    """Names for ``num_classes`` outputs (ImageNet-1k for 1000, Pets for 37), or None with the reason printed."""
     if labels_file:
         names = read_labels(labels_file)
         if len(names) != num_classes:
@@ -34,6 +34,7 @@ def class_names(labels_file, num_classes):
         return names
     if num_classes == len(PETS_BREEDS):  # the project's only 37-class dataset
         return PETS_BREEDS
-    print(f"note: printing class indices ({num_classes} classes; pass --labels_file with one name per line "
-          "for names, e.g. the ImageNet class list for 1000 classes)")
+    if num_classes == 1000:
+        return read_labels(IMAGENET_NAMES)
+    print(f"note: printing class indices ({num_classes} classes; pass --labels_file with one name per line)")
     return None
