@@ -16,6 +16,6 @@ echo "== export MINDIR"
 "$PY" export.py --config configs/quickstart.yaml --ckpt_file "$OUT/best.ckpt" --file_name "$OUT/quickstart" \
     --file_format MINDIR --output_dir "$OUT"
 echo "== classify one held-out image of each class with the exported model"
-for d in "$DATA"/val/*/; do ls "$d"* | head -n 1; done > "$OUT/samples.txt"
+for d in "$DATA"/val/*/; do files=("$d"*); echo "${files[0]}"; done > "$OUT/samples.txt"
 "$PY" infer.py --config configs/quickstart.yaml --model_file "$OUT/quickstart.mindir" \
     --labels_file "$OUT/class_names.txt" --input "$OUT/samples.txt"

@@ -134,7 +134,8 @@ def train(cfg):
             losses.append(loss)
             global_step = epoch * steps + i + 1
             if (i + 1) % cfg.log_interval == 0 or i + 1 == steps:
-                ips = cfg.batch_size * world * cfg.log_interval / max(time.time() - tick, 1e-9)
+                since = (i + 1) - (i // cfg.log_interval) * cfg.log_interval  # steps in this interval
+                ips = cfg.batch_size * world * since / max(time.time() - tick, 1e-9)
                 tick = time.time()
                 log.info("epoch %d/%d step %d/%d loss %.4f lr %.6g %.1f img/s", epoch + 1, cfg.epochs, i + 1,
                          steps, loss, rates[global_step - 1], ips)
