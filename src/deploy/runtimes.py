@@ -15,17 +15,18 @@ EXTENSIONS = {".ckpt": "ckpt", ".mindir": "mindir", ".onnx": "onnx", ".ms": "lit
 def build_cell(cfg, ckpt_file=""):
     """The network of ``cfg.model`` in eval mode, strictly loaded from ``ckpt_file`` when given.
 
-    A RepGhost checkpoint in deploy form (no ``fusion_bn`` parameters) builds the deploy-form network.
+    A RepGhost network is built in the form its checkpoint was saved in (deploy form: no ``fusion_bn``
+    parameters) and, with ``cfg.deploy``, a train-form one is re-parameterized after loading.
     """
     import mindspore as ms
 
-    from src.models import create_model, load_checkpoint_strict, model_family
+    from src.models import create_model, load_checkpoint_strict, model_family, reparameterize
 
     kwargs = {"dropout": cfg.dropout}
-    if model_family(cfg.model) == "repghostnet":
-        deploy_ckpt = bool(ckpt_file) and os.path.isfile(ckpt_file) and not any(
-            ".fusion_bn." in k for k in ms.load_checkpoint(ckpt_file))
-        kwargs["deploy"] = bool(cfg.deploy) or deploy_ckpt
+    repghost = model_family(cfg.model) == "repghostnet"
+    if repghost:
+        kwargs["deploy"] = (bool(cfg.deploy) if not ckpt_file else os.path.isfile(ckpt_file) and not any(
+            ".fusion_bn." in k for k in ms.load_checkpoint(ckpt_file)))
     net = create_model(cfg.model, num_classes=cfg.num_classes, **kwargs)
     if ckpt_file:
         try:
@@ -33,6 +34,8 @@ def build_cell(cfg, ckpt_file=""):
         except ValueError as exc:
             raise DeployError(f"checkpoint does not match --model {cfg.model} --num_classes {cfg.num_classes} "
                               f"(another architecture, width or class count?): {exc}") from None
+    if repghost and cfg.deploy:
+        reparameterize(net)
     net.set_train(False)
     return net
 

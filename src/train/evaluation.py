@@ -2,50 +2,30 @@
 import json
 import os
 
-import mindspore as ms
-import numpy as np
-from mindspore import nn
-
 from ..config import ConfigError
 from ..data import create_dataset
-from ..models import create_model, load_checkpoint_strict, model_family, reparameterize
+from ..deploy.infer import predict
+from ..deploy.runtimes import MindirRunner, build_cell
+from ..models import model_family
 from ..runtime import init_context
 from .metrics import evaluate
 
 
-class PaddedBatch:
-    """Calls a fixed-batch MINDIR graph on a possibly smaller last batch by zero-padding it, then slicing."""
-
-    def __init__(self, graph, batch_size):
-        self.graph, self.batch_size = graph, batch_size
-
-    def set_train(self, mode=False):
-        del mode
-
-    def __call__(self, images):
-        n = images.shape[0]
-        if n < self.batch_size:
-            pad = np.zeros((self.batch_size - n,) + tuple(images.shape[1:]), np.float32)
-            images = ms.Tensor(np.concatenate([images.asnumpy(), pad]))
-        return self.graph(images).asnumpy()[:n]
-
-
 def load_network(cfg, ckpt_file):
-    """A Cell for ``ckpt_file``: MINDIR -> GraphCell; RepGhost checkpoints in the form they were saved, converted to
-    the deploy form when ``--deploy`` is given (same numbers either way)."""
+    """A callable ``images -> logits`` for ``ckpt_file`` and a description of its form.
+
+    MINDIR files and checkpoints go through the deploy runtimes (fixed-batch padding, RepGhost form detection and
+    ``--deploy`` conversion live there), so eval.py and infer.py run a model the same way.
+    """
     if not os.path.isfile(ckpt_file):
         raise FileNotFoundError(f"checkpoint not found: {ckpt_file}")
     if ckpt_file.endswith(".mindir"):
-        return PaddedBatch(nn.GraphCell(ms.load(ckpt_file)), cfg.batch_size), "MINDIR"
-    family = model_family(cfg.model)
-    saved_deploy = family == "repghostnet" and not any(".fusion_bn." in k for k in ms.load_checkpoint(ckpt_file))
-    net = create_model(cfg.model, num_classes=cfg.num_classes,
-                       **({"deploy": saved_deploy} if family == "repghostnet" else {}))
-    load_checkpoint_strict(net, ckpt_file)
-    if cfg.deploy and family == "repghostnet" and not saved_deploy:
-        reparameterize(net)
-    form = "deploy form" if family == "repghostnet" and (cfg.deploy or saved_deploy) else "train form"
-    return net, form
+        runner = MindirRunner(ckpt_file)
+        return lambda images: predict(runner, images.asnumpy()), "MINDIR"
+    net = build_cell(cfg, ckpt_file)
+    deployed = model_family(cfg.model) == "repghostnet" and not any(
+        ".fusion_bn." in name for name, _ in net.parameters_and_names())
+    return net, "deploy form" if deployed else "train form"
 
 
 def evaluate_main(cfg):

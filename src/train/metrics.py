@@ -7,8 +7,8 @@ import numpy as np
 
 
 def evaluate(net, dataset, num_classes):
-    """Top-1/top-5 accuracy, mean loss-free per-class accuracy of ``net`` (eval mode) over ``dataset``."""
-    net.set_train(False)
+    """Top-1/top-5 and per-class accuracy over ``dataset`` of ``net``: a Cell in eval mode or any callable
+    ``images -> logits``."""
     correct1 = correct5 = total = 0
     per_class_total = np.zeros(num_classes, np.int64)
     per_class_correct = np.zeros(num_classes, np.int64)

@@ -114,6 +114,8 @@ def train(cfg):
         log.info("resumed from %s at epoch %d (step %d, lr %.6g)", cfg.resume, start_epoch,
                  int(optimizer.global_step.asnumpy()), rates[min(start_epoch * steps, len(rates) - 1)])
     eval_net = create_model(cfg.model, num_classes=cfg.num_classes) if val_ds is not None else None
+    if eval_net is not None:
+        eval_net.set_train(False)
 
     if rank == 0:
         save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
