@@ -11,17 +11,16 @@ import sys
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .errors import ROOT, ConfigError, ProjectError
+
 DEFAULT_CONFIG = os.path.join(ROOT, "default_config.yaml")
 SECTIONS = ("train", "eval", "export", "infer")
 
 
-class ConfigError(ValueError):
-    """A configuration problem the user can fix; entry points print it as one line."""
-
-
 class Config(dict):
-    """A dict with attribute access."""
+    """A dict with attribute access; ``explicit`` holds the keys a recipe or the command line set."""
+
+    explicit = frozenset()
 
     def __getattr__(self, key):
         try:
@@ -30,7 +29,10 @@ class Config(dict):
             raise AttributeError(key) from exc
 
     def __setattr__(self, key, value):
-        self[key] = value
+        if key == "explicit":
+            object.__setattr__(self, key, value)
+        else:
+            self[key] = value
 
 
 def _read_yaml(path):
@@ -51,6 +53,15 @@ def _flatten(data, section):
     flat = {k: v for k, v in data.items() if k not in SECTIONS}
     flat.update(data.get(section) or {})
     return flat
+
+
+def _recipe_keys(data, section, defaults_data):
+    """A recipe's keys for ``section``. Top-level keys that belong to another entry point (a flat config saved
+    by an older version) and the ``config`` record are dropped, so any saved config loads in every entry point."""
+    flat = _flatten(data, section)
+    elsewhere = {k for s in SECTIONS if s != section for k in (defaults_data.get(s) or {})}
+    own = set(_flatten(defaults_data, section))
+    return {k: v for k, v in flat.items() if k != "config" and (k in own or k not in elsewhere)}
 
 
 def _help_text(path):
@@ -117,7 +128,8 @@ def load_config(section, argv=None, defaults_path=DEFAULT_CONFIG):
               f"(shared, then per entry point; {section}.py reads the shared keys and its '{section}:' section):\n")
         print(_help_text(defaults_path))
         raise SystemExit(0)
-    defaults = _flatten(_read_yaml(defaults_path), section)
+    defaults_data = _read_yaml(defaults_path)
+    defaults = _flatten(defaults_data, section)
     cfg = Config(defaults)
     overrides, recipe = [], None
     i = 0
@@ -140,32 +152,41 @@ def load_config(section, argv=None, defaults_path=DEFAULT_CONFIG):
         else:
             overrides.append((key, value))
         i += 1
+    explicit = set()
     if recipe:
-        data = _read_yaml(recipe)
-        recipe_cfg = _flatten(data, section)
+        recipe_cfg = _recipe_keys(_read_yaml(recipe), section, defaults_data)
         _check_types(recipe_cfg, defaults, recipe)
         cfg.update(recipe_cfg)
+        explicit.update(recipe_cfg)
         cfg["config"] = recipe
     for key, value in overrides:
         if key not in defaults:
             raise _unknown(key, list(defaults))
         cfg[key] = _coerce(key, value, defaults[key])
+        explicit.add(key)
+    cfg.explicit = frozenset(explicit)
     return cfg
 
 
-def save_config(cfg, path):
-    """Write the resolved configuration as YAML (atomically) so a run can be reproduced."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(dict(cfg), f, sort_keys=True)
-    os.replace(tmp, path)
+def save_config(cfg, path, section, defaults_path=DEFAULT_CONFIG):
+    """Write the resolved configuration of entry point ``section`` as YAML in the defaults' layout (shared keys at
+    the top, the entry point's own keys under ``section:``), so it loads back with ``--config`` in every entry
+    point. Written atomically; the ``config`` record (which recipe was used) is not a key and is left out."""
+    from .files import atomic_write
+
+    shared = set(_flatten(_read_yaml(defaults_path), "__none__"))
+    data = {k: v for k, v in cfg.items() if k in shared}
+    data[section] = {k: v for k, v in cfg.items() if k not in shared and k != "config"}
+    with atomic_write(path, "w") as f:
+        yaml.safe_dump(data, f, sort_keys=True)
 
 
 def run_cli(main, section, argv=None):
-    """Run ``main(cfg)`` with the resolved config; user errors become one stderr line and exit code 2."""
+    """Run ``main(cfg)`` with the resolved config; the project's own errors become one stderr line and exit
+    code 2. Any other exception is a bug and keeps its traceback."""
     try:
         cfg = load_config(section, argv)
         return main(cfg)
-    except (ConfigError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -69,7 +69,7 @@ def test_shipped_recipes_load_for_every_entry_point(recipe):
 def test_saved_config_round_trips(tmp_path):
     cfg = load_config("train", ["--lr", "0.25"])
     path = tmp_path / "config.yaml"
-    save_config(cfg, str(path))
+    save_config(cfg, str(path), "train")
     assert load_config("train", ["--config", str(path)]).lr == 0.25
 
 

@@ -5,7 +5,9 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+
 from helpers import images, randomize_state
+from src.errors import DataError
 from src.models import (GhostModule, RepGhostModule, create_model, list_models, load_checkpoint_strict,
                         make_divisible, reparameterize, reparameterize_params)
 from src.tools.profile import profile_model
@@ -188,7 +190,7 @@ def test_strict_loading_reports_shape_mismatch_and_deploy_form(tmp_path):
     assert "deploy-form" not in str(err.value)
     with pytest.raises(ValueError, match="train-form vs deploy-form"):
         create_model("repghostnet_050", num_classes=10, deploy=True, pretrained=ckpt)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DataError, match="checkpoint not found"):
         load_checkpoint_strict(create_model("ghostnet_050"), str(tmp_path / "missing.ckpt"))
 
 
@@ -196,6 +198,7 @@ ONNX_SCRIPT = """
 import sys, numpy as np, mindspore as ms
 sys.path.insert(0, "tests")
 from helpers import images, randomize_state
+from src.errors import DataError
 from src.models import create_model, reparameterize
 ms.set_device("CPU")
 name, size, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -6,6 +6,9 @@ names used here, so the mapping is mechanical — strip wrapper prefixes, drop c
 """
 import numpy as np
 
+from src.errors import ProjectError
+from src.models.repghost import is_train_form
+
 from .torch_reader import Opaque
 
 WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")  # timm's preference: EMA weights first
@@ -14,7 +17,7 @@ DROP_SUFFIXES = ("num_batches_tracked", "total_ops", "total_params")  # BN count
 BN_RENAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 
 
-class ConversionError(ValueError):
+class ConversionError(ProjectError, ValueError):
     """A checkpoint that cannot be converted; ``details`` holds an optional multi-line table."""
 
     def __init__(self, message, details=""):
@@ -84,7 +87,7 @@ def clean_state_dict(state_dict):
 
 def is_deploy_form(params):
     """True for a re-parameterized RepGhost state (biased cheap ops, no ``fusion_bn`` branches)."""
-    return any(k.endswith(".cheap_operation.bias") for k in params) and not any(".fusion_bn." in k for k in params)
+    return any(k.endswith(".cheap_operation.bias") for k in params) and not is_train_form(params)
 
 
 def format_table(headers, rows):

@@ -22,6 +22,8 @@ import zipfile
 
 import numpy as np
 
+from src.errors import ProjectError
+
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
 
@@ -33,7 +35,7 @@ STORAGE_DTYPES = {
 }
 
 
-class TorchReadError(ValueError):
+class TorchReadError(ProjectError, ValueError):
     """The file is not a readable ``torch.save`` checkpoint."""
 
 

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile
 
+from ..errors import DataError
+
 # Pillow refuses partial JPEGs unless this process-wide switch is on; the data spec counts a truncated JPEG that
 # still yields an image as decodable (the missing rows come out grey), as torchvision/timm pipelines do.
 ImageFile.LOAD_TRUNCATED_IMAGES = True
@@ -41,12 +43,15 @@ def decode_image(data, fast=False):
         with Image.open(io.BytesIO(buf.tobytes())) as im:
             return np.asarray(im.convert("RGB"))
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...) for bad data
-        raise ValueError(f"cannot decode image data ({exc})") from None
+        raise DataError(f"cannot decode image data ({exc})") from None
 
 
 def read_image(path):
-    """Read and decode the image file ``path`` to RGB ``uint8`` (H, W, 3)."""
-    return decode_image(np.fromfile(path, np.uint8))
+    """Read and decode the image file ``path`` to RGB ``uint8`` (H, W, 3); a :class:`DataError` names the file."""
+    try:
+        return decode_image(np.fromfile(path, np.uint8))
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 def _decodes(path):

@@ -5,6 +5,8 @@ are built here and fed to a ``GeneratorDataset`` (see ``pipeline.py``).
 """
 import os
 
+from ..errors import DataError
+
 DATASETS = ("imagenet", "pets")
 SPLITS = {"imagenet": ("train", "val"), "pets": ("train", "val", "test")}
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -13,7 +15,7 @@ PETS_LISTS = {"train": "trainval.txt", "val": "test.txt", "test": "test.txt"}  #
 
 def _require_dir(path, what, hint):
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"{what} '{path}' not found; {hint}")
+        raise DataError(f"{what} '{path}' not found; {hint}")
 
 
 def imagenet_samples(root, split):
@@ -43,7 +45,7 @@ def _read_pets_list(path):
             if not fields or fields[0].startswith("#"):
                 continue
             if len(fields) < 2 or not fields[1].isdigit() or int(fields[1]) < 1:
-                raise ValueError(f"{path}:{lineno}: expected 'NAME CLASS_ID SPECIES BREED_ID' with CLASS_ID >= 1, "
+                raise DataError(f"{path}:{lineno}: expected 'NAME CLASS_ID SPECIES BREED_ID' with CLASS_ID >= 1, "
                                  f"got {line.strip()!r}; fix or remove the line")
             rows.append((fields[0], int(fields[1])))
     return rows
@@ -59,7 +61,7 @@ def pets_samples(root, split):
     ann_dir = os.path.join(root, "annotations")
     list_path = os.path.join(ann_dir, PETS_LISTS[split])
     if not os.path.isfile(list_path):
-        raise FileNotFoundError(f"Pets annotation file '{list_path}' not found; expected the published "
+        raise DataError(f"Pets annotation file '{list_path}' not found; expected the published "
                                 f"annotations/{PETS_LISTS[split]} (rows 'NAME CLASS_ID SPECIES BREED_ID')")
     names = {}
     for list_name in sorted(set(PETS_LISTS.values())):
@@ -67,11 +69,11 @@ def pets_samples(root, split):
         for name, class_id in _read_pets_list(path) if os.path.isfile(path) else []:
             breed = name.rsplit("_", 1)[0]
             if names.setdefault(class_id, breed) != breed:
-                raise ValueError(f"{path}: CLASS_ID {class_id} is used for both '{names[class_id]}' and '{breed}'; "
+                raise DataError(f"{path}: CLASS_ID {class_id} is used for both '{names[class_id]}' and '{breed}'; "
                                  "the annotation lists are inconsistent")
     missing = sorted(set(range(1, max(names, default=0) + 1)) - set(names))
     if missing:
-        raise ValueError(f"{ann_dir}: CLASS_IDs {missing} never occur in the annotation lists, so class names "
+        raise DataError(f"{ann_dir}: CLASS_IDs {missing} never occur in the annotation lists, so class names "
                          "cannot be derived; use the complete published lists")
     class_names = [names[i] for i in sorted(names)]
     samples = [(os.path.join(root, "images", name + ".jpg"), class_id - 1)
@@ -82,13 +84,13 @@ def pets_samples(root, split):
 def list_samples(dataset, root, split):
     """Dispatch to the layout reader; validates names and the root directory first."""
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset '{dataset}'; use one of {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset '{dataset}'; use one of {', '.join(DATASETS)}")
     if split not in SPLITS[dataset]:
-        raise ValueError(f"unknown split '{split}' for {dataset}; use one of {', '.join(SPLITS[dataset])}")
+        raise DataError(f"unknown split '{split}' for {dataset}; use one of {', '.join(SPLITS[dataset])}")
     _require_dir(root, "data_path", "pass the dataset root directory (see the data layouts in README.md)")
     reader = imagenet_samples if dataset == "imagenet" else pets_samples
     samples, class_names = reader(root, split)
     if not samples:
-        raise ValueError(f"no images found for {dataset} split '{split}' under '{root}'; "
+        raise DataError(f"no images found for {dataset} split '{split}' under '{root}'; "
                          "check data_path and the folder layout")
     return samples, class_names

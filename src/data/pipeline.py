@@ -12,6 +12,7 @@ import mindspore.dataset as ds
 import mindspore.dataset.vision as vision
 import numpy as np
 
+from ..errors import DataError
 from .decode import decode_image, drop_undecodable
 from .folders import list_samples
 from .transforms import (CV2_INTERPOLATIONS, IMAGENET_MEAN, IMAGENET_STD, eval_resize_size, normalize_params,
@@ -61,7 +62,7 @@ def _check_args(image_size, batch_size, num_workers, num_shards, shard_id, crop_
     ]
     for ok, message in checks:
         if not ok:
-            raise ValueError(message)
+            raise DataError(message)
 
 
 def train_transforms(image_size, interpolation, hflip, color_jitter, auto_augment, mean, std, re_prob):
@@ -124,9 +125,9 @@ def create_dataset(dataset, data_path, split, image_size=224, batch_size=32, tra
         samples = [samples[i] for i in np.linspace(0, len(samples), max_samples, endpoint=False).astype(int)]
     samples = drop_undecodable(samples, data_path, f"{dataset} '{split}'", num_workers)
     if not samples:
-        raise ValueError(f"no decodable images for {dataset} split '{split}' under '{data_path}'")
+        raise DataError(f"no decodable images for {dataset} split '{split}' under '{data_path}'")
     if num_shards is not None and len(samples) < num_shards:
-        raise ValueError(f"{len(samples)} images cannot be split into {num_shards} shards; use fewer devices")
+        raise DataError(f"{len(samples)} images cannot be split into {num_shards} shards; use fewer devices")
     if shuffle:
         ds.config.set_seed(seed)
     data = ds.GeneratorDataset(FileSource(samples), ["image", "label"], python_multiprocessing=False,

@@ -4,6 +4,8 @@ import shutil
 import tarfile
 import tempfile
 
+from ..errors import DataError
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUICKSTART_ARCHIVE = os.path.join(REPO_ROOT, "assets", "quickstart", "fashion_mnist_quickstart.tar.gz")
 QUICKSTART_NAME = "fashion_mnist_quickstart"  # the archive's single top-level folder
@@ -19,7 +21,7 @@ def ensure_quickstart(dest_dir, archive=QUICKSTART_ARCHIVE):
     if os.path.isdir(target):
         return target
     if not os.path.isfile(archive):
-        raise FileNotFoundError(f"quickstart archive '{archive}' not found; rebuild it with "
+        raise DataError(f"quickstart archive '{archive}' not found; rebuild it with "
                                 "scripts/make_quickstart_data.py")
     os.makedirs(dest_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".quickstart-", dir=dest_dir)

@@ -26,7 +26,7 @@ def list_images(spec):
             raise DeployError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {spec}")
         return paths
     if not os.path.isfile(spec):
-        raise FileNotFoundError(f"input not found: {spec}")
+        raise DeployError(f"input not found: {spec}")
     if not spec.lower().endswith(".txt"):
         return [spec]
     base = os.path.dirname(os.path.abspath(spec))
@@ -34,7 +34,7 @@ def list_images(spec):
         paths = [os.path.join(base, ln.strip()) for ln in f if ln.strip() and not ln.startswith("#")]
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
-        raise FileNotFoundError(f"{len(missing)} listed image(s) not found, e.g. {missing[0]}")
+        raise DeployError(f"{len(missing)} listed image(s) not found, e.g. {missing[0]}")
     return paths
 
 

@@ -20,7 +20,7 @@ PETS_BREEDS = [
 def read_labels(path):
     """One class name per non-empty line."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"labels file not found: {path}")
+        raise DeployError(f"labels file not found: {path}")
     with open(path, encoding="utf-8") as f:
         return [line.strip() for line in f if line.strip()]
 

@@ -114,7 +114,7 @@ def open_runner(path, cfg=None):
     if kind is None:
         raise DeployError(f"cannot run '{path}': expected one of {', '.join(EXTENSIONS)}")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file not found: {path}")
+        raise DeployError(f"model file not found: {path}")
     if kind == "ckpt":
         return CellRunner(build_cell(cfg, path))
     if kind == "mindir":

@@ -4,9 +4,11 @@ import os
 
 import mindspore as ms
 
+from ..errors import ConfigError, DataError
+from ..record import from_checkpoint_params
 from .ghostnet import GhostNet
 from .ghostnetv2 import GhostNetV2
-from .repghost import RepGhostNet
+from .repghost import RepGhostNet, is_train_form
 
 _FAMILIES = {
     "ghostnet": (GhostNet, {"050": 0.5, "100": 1.0, "130": 1.3}),
@@ -24,11 +26,11 @@ def list_models():
 
 
 def check_model_name(name):
-    """Raise ``ValueError`` naming the closest valid names when ``name`` is not registered."""
+    """Raise :class:`ConfigError` (a ``ValueError``) naming the closest valid names when ``name`` is not registered."""
     if name not in MODELS:
         close = difflib.get_close_matches(str(name), MODELS, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown model '{name}'.{hint} Valid names: {', '.join(list_models())}")
+        raise ConfigError(f"unknown model '{name}'.{hint} Valid names: {', '.join(list_models())}")
 
 
 def model_family(name):
@@ -51,21 +53,40 @@ def create_model(name, num_classes=1000, pretrained=None, **kwargs):
     return net
 
 
-def load_checkpoint_strict(net, ckpt_path):
-    """Load every parameter of ``net`` from ``ckpt_path``; shape mismatches or missing parameters are an error."""
+def read_checkpoint(ckpt_path):
+    """The one checkpoint reader: ``(params, record)`` of a MindSpore ``.ckpt``.
+
+    ``params`` maps names to Parameters (plus any scalar entries such as ``epoch``); ``record`` is the model record
+    (:mod:`src.record`) or None for files written before records existed. A missing, truncated or foreign file is a
+    :class:`DataError` that says so (MindSpore's own message names neither).
+    """
     if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
-    params = ms.load_checkpoint(ckpt_path)
+        raise DataError(f"checkpoint not found: {ckpt_path}")
+    try:
+        params = ms.load_checkpoint(ckpt_path)
+    except (ValueError, RuntimeError, TypeError) as exc:  # MindSpore's errors for unparsable files
+        raise DataError(f"{ckpt_path} is corrupt or not a MindSpore checkpoint ({str(exc).splitlines()[0][:120]})"
+                        ) from None
+    if not any(isinstance(v, ms.Parameter) for v in params.values()):
+        raise DataError(f"{ckpt_path} holds no parameters: corrupt or not a MindSpore checkpoint")
+    return params, from_checkpoint_params(params, ckpt_path)
+
+
+def load_checkpoint_strict(net, ckpt_path, params=None):
+    """Load every parameter of ``net`` from ``ckpt_path`` (or from its already read ``params``); shape
+    mismatches or missing parameters are a :class:`DataError` listing them."""
+    if params is None:
+        params, _ = read_checkpoint(ckpt_path)
     own = dict(net.parameters_and_names())
     missing = sorted(k for k in own if k not in params)
     mismatched = sorted(f"{k} {tuple(params[k].shape)} vs model {tuple(v.shape)}" for k, v in own.items()
                         if k in params and tuple(params[k].shape) != tuple(v.shape))
     if missing or mismatched:
         hint = ""
-        if any(".fusion_bn." in k for k in own) != any(".fusion_bn." in k for k in params):
+        if isinstance(net, RepGhostNet) and is_train_form(own) != is_train_form(params):
             hint = " (train-form vs deploy-form RepGhost checkpoint? see src.models.reparameterize_params)"
         details = "; ".join(mismatched[:5] + [f"missing {k}" for k in missing[:5]])
-        raise ValueError(f"checkpoint {ckpt_path} does not fit this model: {len(mismatched)} shape mismatches, "
-                         f"{len(missing)} missing parameters{hint}: {details}")
+        raise DataError(f"checkpoint {ckpt_path} does not fit this model: {len(mismatched)} shape mismatches, "
+                        f"{len(missing)} missing parameters{hint}: {details}")
     ms.load_param_into_net(net, {k: params[k] for k in own}, strict_load=True)
     return net

@@ -109,6 +109,13 @@ class RepGhostNet(GhostNet):
         return RepGhostModule(inp, oup, relu=relu, reparam=reparam, deploy=deploy)
 
 
+def is_train_form(names):
+    """True when parameter ``names`` (a dict or iterable) include RepGhost fusion branches: the train form.
+
+    The one RepGhost form check of the project (deploy form = fused, no ``fusion_bn``)."""
+    return any(".fusion_bn." in name for name in names)
+
+
 def reparameterize(net):
     """Switch every RepGhost module of ``net`` to its deploy form in place; returns ``net``.
 

@@ -4,6 +4,8 @@ import os
 
 import mindspore as ms
 
+from ..errors import DataError
+
 
 def save_atomic(obj, path, append_dict=None):
     """Save a Cell or parameter list to ``path`` via a temporary file and ``os.replace``: never a partial file."""
@@ -36,7 +38,7 @@ def load_for_finetune(net, ckpt_path, log):
     Any other shape mismatch, or parameters of ``net`` absent from the checkpoint, is an error listing them.
     """
     if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"pretrained checkpoint not found: {ckpt_path}")
+        raise DataError(f"pretrained checkpoint not found: {ckpt_path}")
     params = {k[len("ema."):] if k.startswith("ema.") else k: v for k, v in ms.load_checkpoint(ckpt_path).items()}
     own = dict(net.parameters_and_names())
     skipped, bad = [], []
@@ -47,7 +49,7 @@ def load_for_finetune(net, ckpt_path, log):
             (skipped if name.startswith("classifier.") else bad).append(
                 f"{name} {tuple(params[name].shape)} vs model {tuple(param.shape)}")
     if bad:
-        raise ValueError(f"pretrained checkpoint {ckpt_path} does not fit {len(bad)} parameters: "
+        raise DataError(f"pretrained checkpoint {ckpt_path} does not fit {len(bad)} parameters: "
                          + "; ".join(bad[:6]) + (" ..." if len(bad) > 6 else ""))
     if skipped:
         log.info("fine-tuning: classifier re-initialised (checkpoint %s)", ", ".join(skipped))
@@ -58,13 +60,13 @@ def load_for_finetune(net, ckpt_path, log):
 def load_train_state(train_step, ckpt_path):
     """Restore network, optimizer and EMA parameters from a training-state checkpoint; returns the saved epoch."""
     if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"resume checkpoint not found: {ckpt_path}")
+        raise DataError(f"resume checkpoint not found: {ckpt_path}")
     params = ms.load_checkpoint(ckpt_path)
     if "epoch" not in params:
-        raise ValueError(f"{ckpt_path} is a model checkpoint, not a training state; resume from last_state.ckpt")
+        raise DataError(f"{ckpt_path} is a model checkpoint, not a training state; resume from last_state.ckpt")
     epoch = int(params.pop("epoch"))
     not_loaded, _ = ms.load_param_into_net(train_step, params, strict_load=True)
     if not_loaded:
-        raise ValueError(f"{ckpt_path} does not match this training setup (model/optimizer/EMA differ): "
+        raise DataError(f"{ckpt_path} does not match this training setup (model/optimizer/EMA differ): "
                          + ", ".join(not_loaded[:5]))
     return epoch

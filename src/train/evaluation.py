@@ -2,7 +2,7 @@
 import json
 import os
 
-from ..config import ConfigError
+from ..errors import ConfigError, DataError
 from ..data import create_dataset
 from ..deploy.infer import predict
 from ..deploy.runtimes import MindirRunner, build_cell
@@ -18,7 +18,7 @@ def load_network(cfg, ckpt_file):
     ``--deploy`` conversion live there), so eval.py and infer.py run a model the same way.
     """
     if not os.path.isfile(ckpt_file):
-        raise FileNotFoundError(f"checkpoint not found: {ckpt_file}")
+        raise DataError(f"checkpoint not found: {ckpt_file}")
     if ckpt_file.endswith(".mindir"):
         runner = MindirRunner(ckpt_file)
         return lambda images: predict(runner, images.asnumpy()), "MINDIR"

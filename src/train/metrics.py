@@ -5,6 +5,8 @@ import os
 import cv2
 import numpy as np
 
+from ..errors import DataError
+
 
 def evaluate(net, dataset, num_classes):
     """Top-1/top-5 and per-class accuracy over ``dataset`` of ``net``: a Cell in eval mode or any callable
@@ -24,7 +26,7 @@ def evaluate(net, dataset, num_classes):
         np.add.at(per_class_total, label, 1)
         np.add.at(per_class_correct, label, hit1.astype(np.int64))
     if total == 0:
-        raise ValueError("the evaluation dataset is empty")
+        raise DataError("the evaluation dataset is empty")
     per_class = np.where(per_class_total > 0, per_class_correct / np.maximum(per_class_total, 1), np.nan)
     return {"top1": correct1 / total, "top5": correct5 / total, "count": total, "per_class": per_class.tolist()}
 

@@ -9,7 +9,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from ..config import ConfigError, save_config
+from ..config import save_config
+from ..errors import ConfigError, ProjectError
 from ..data import create_dataset
 from ..models import create_model, model_family
 from ..runtime import init_context
@@ -20,6 +21,10 @@ from .schedule import warmup_cosine_lr
 from .step import EMA, TrainStep, param_groups
 
 INTERRUPTED = 3  # exit code of a run stopped by ``stop_after_steps``
+
+
+class DivergedError(ProjectError, RuntimeError):
+    """The loss or the weights became non-finite (usually a learning rate too high for the batch)."""
 
 
 def get_logger(output_dir, rank):
@@ -118,7 +123,7 @@ def train(cfg):
         eval_net.set_train(False)
 
     if rank == 0:
-        save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
+        save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"), "train")
         with open(os.path.join(cfg.output_dir, "class_names.txt"), "w", encoding="utf-8") as f:
             f.write("\n".join(class_names) + "\n")
     metrics = MetricsLog(os.path.join(cfg.output_dir, "metrics.jsonl"))
@@ -147,7 +152,7 @@ def train(cfg):
                 os._exit(INTERRUPTED)
         bad = [p.name for p in net.trainable_params() if not np.isfinite(p.asnumpy()).all()]
         if not losses or not np.isfinite(losses).all() or bad:
-            raise RuntimeError(f"training diverged in epoch {epoch + 1} (loss {losses[-1] if losses else None}, "
+            raise DivergedError(f"training diverged in epoch {epoch + 1} (loss {losses[-1] if losses else None}, "
                                f"non-finite weights: {', '.join(bad[:3]) or 'none'}); lower --lr")
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "lr": float(rates[global_step - 1]),
                   "epoch_time": time.time() - epoch_start}

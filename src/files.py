@@ -1,0 +1,56 @@
+"""The one atomic writer: every file the project writes appears complete or not at all.
+
+Data goes to a temporary file in the target's directory and is renamed over the target (``os.replace``). On any
+failure the temporary file is removed; an ``OSError`` (no such directory, no permission, disk full) becomes a
+one-line :class:`OutputError` naming the target.
+"""
+import contextlib
+import os
+import tempfile
+
+from .errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path`` (same extension, so writers that append their own suffix, like
+    ``mindspore.save_checkpoint``, keep the name); it is renamed to ``path`` when the block succeeds."""
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    stem, ext = os.path.splitext(name)
+    try:
+        ensure_dir(folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb", encoding=None):
+    """``open()`` a temporary file for writing; it replaces ``path`` when the block succeeds."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=encoding or (None if "b" in mode else "utf-8")) as f:
+            yield f
+
+
+def ensure_dir(path):
+    """Create directory ``path`` (and parents); an existing non-directory or a permission problem is an
+    :class:`OutputError`."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputError(f"{path} exists and is not a directory; choose another output path")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create directory {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"directory {path} is not writable; choose another output path")
+    return path
