@@ -5,7 +5,6 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-
 from helpers import images, randomize_state
 from src.errors import DataError
 from src.models import (GhostModule, RepGhostModule, create_model, list_models, load_checkpoint_strict,
