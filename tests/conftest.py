@@ -1,7 +1,12 @@
-"""Shared test setup: CPU, PyNative by default (tests that need GRAPH mode switch and restore)."""
+"""Shared test setup: CPU, PyNative by default (tests that need GRAPH mode switch and restore), and a decode
+cache of this session's own (``GHOSTNET_CACHE_DIR``, inherited by the entry points the tests start)."""
+import os
+import tempfile
+
 import mindspore as ms
 import pytest
 
+os.environ["GHOSTNET_CACHE_DIR"] = tempfile.mkdtemp(prefix="ghostnet-test-cache-")
 ms.set_device("CPU")
 ms.set_context(mode=ms.PYNATIVE_MODE)
 

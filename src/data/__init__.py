@@ -3,13 +3,14 @@
 ``create_dataset`` needs MindSpore and is imported lazily, so ``src.data.transforms`` / ``src.data.decode``
 (``eval_preprocess``, ``read_image``) stay usable in inference scripts without MindSpore.
 """
-from .decode import decode_image, read_image
-from .folders import DATASETS, SPLITS
+from .decode import decode_image, default_cache_dir, read_image
+from .folders import DATASETS, IMG_EXTENSIONS, SPLITS, is_image_file, resolve_split
 from .quickstart import QUICKSTART_ARCHIVE, ensure_quickstart
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_preprocess
 
-__all__ = ["create_dataset", "eval_preprocess", "decode_image", "read_image", "ensure_quickstart",
-           "QUICKSTART_ARCHIVE", "IMAGENET_MEAN", "IMAGENET_STD", "DATASETS", "SPLITS"]
+__all__ = ["create_dataset", "eval_preprocess", "decode_image", "default_cache_dir", "read_image",
+           "ensure_quickstart", "is_image_file", "resolve_split", "QUICKSTART_ARCHIVE", "IMAGENET_MEAN",
+           "IMAGENET_STD", "IMG_EXTENSIONS", "DATASETS", "SPLITS"]
 
 
 def __getattr__(name):

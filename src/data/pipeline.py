@@ -1,20 +1,24 @@
-"""``create_dataset``: sample list -> decodability check -> MindSpore ``GeneratorDataset`` -> augment -> batch.
+"""``create_dataset``: sample list -> shard -> decodability check -> byte source -> C++ decode + augment -> batch.
 
-Shuffling relies on MindSpore's seeded sampler semantics (measured on 2.10): ``mindspore.dataset.config.set_seed``
-is read when the *iterator* is created (not when the dataset is built), and one iterator's epoch k order is a
-fixed function of (seed, k). ``create_dataset`` calls ``set_seed(seed)`` only when it shuffles, so create the
-iterator before building another *shuffled* dataset with a different seed. ``set_seed`` also reseeds Python's
-``random`` and ``numpy.random`` (MindSpore behaviour).
+Built once per run: :class:`EpochShuffle` gives every epoch its own seeded order (epoch ``e`` of seed ``s`` is
+always the same permutation), so one iterator serves the whole run and a resumed run (``start_epoch``) sees the
+orders an uninterrupted one would have.
+
+Decoding and augmentation run as MindSpore's C++ ops (``Decode`` / ``RandomCropDecodeResize`` and the vision
+transforms) on encoded bytes; Python only reads the files and decodes the rare formats the C++ decoder cannot read
+(see ``decode.py``). ``decoder="python"`` decodes everything in Python first (the pipeline before this change;
+kept for comparison and as a fallback).
 """
 import functools
+import math
 
 import mindspore.dataset as ds
 import mindspore.dataset.vision as vision
 import numpy as np
 
 from ..errors import DataError
-from .decode import decode_image, drop_undecodable
-from .folders import list_samples
+from .decode import PYTHON, DecodeCheck, decode_image, drop_undecodable, to_native_bytes
+from .folders import list_samples, resolve_split
 from .transforms import (CV2_INTERPOLATIONS, IMAGENET_MEAN, IMAGENET_STD, eval_resize_size, normalize_params,
                          resize_shorter)
 
@@ -22,25 +26,50 @@ MS_INTERPOLATIONS = {"nearest": vision.Inter.NEAREST, "bilinear": vision.Inter.B
                      "bicubic": vision.Inter.BICUBIC, "area": vision.Inter.AREA}
 EXACT_MS_RESIZE = ("nearest", "bilinear", "area")  # bit-exact with cv2.resize (see transforms.py)
 AUTO_AUGMENT = (None, "randaug", "autoaug")
+DECODERS = ("cpp", "python")
 
 
 class FileSource:
-    """Random-access source of (encoded file bytes, int32 label); decoding happens in a parallel map."""
+    """Random-access source of (encoded bytes, int32 label); ``python``-class files become lossless BMP bytes when
+    the C++ decoder follows (``native_only``)."""
 
-    def __init__(self, samples):
-        self.samples = samples
+    def __init__(self, samples, kinds, native_only):
+        self.samples, self.kinds, self.native_only = samples, kinds, native_only
 
     def __len__(self):
         return len(self.samples)
 
     def __getitem__(self, index):
         path, label = self.samples[index]
-        return np.fromfile(path, np.uint8), np.array(label, np.int32)
+        data = np.fromfile(path, np.uint8)
+        if self.native_only and self.kinds.get(path) == PYTHON:
+            data = to_native_bytes(data)
+        return data, np.array(label, np.int32)
+
+
+class EpochShuffle(ds.Sampler):
+    """Seeded permutation per epoch: epoch ``e`` uses ``default_rng([seed, e])``.
+
+    MindSpore calls ``__iter__`` once per epoch (on its own copy of the sampler), so the counter starts at
+    ``start_epoch`` and a resumed run continues the sequence.
+    """
+
+    def __init__(self, num_samples, seed, start_epoch=0):
+        self.size, self.seed, self.epoch = num_samples, seed, start_epoch
+        super().__init__()
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+        self.epoch += 1
+        return iter(order.tolist())
+
+    def __len__(self):
+        return self.size
 
 
 def _check_args(image_size, batch_size, num_workers, num_shards, shard_id, crop_pct, interpolation, hflip,
-                color_jitter, auto_augment, re_prob, mean, std, max_samples):
-    """Raise ``ValueError`` with a one-line fix for any out-of-range argument."""
+                color_jitter, auto_augment, re_prob, mean, std, max_samples, decoder):
+    """Raise :class:`DataError` with a one-line fix for any out-of-range argument."""
     checks = [
         (image_size >= 32, f"image_size must be >= 32, got {image_size}"),
         (batch_size >= 1, f"batch_size must be >= 1, got {batch_size}"),
@@ -59,15 +88,34 @@ def _check_args(image_size, batch_size, num_workers, num_shards, shard_id, crop_
         (len(mean) == 3 and len(std) == 3 and min(std) > 0,
          f"mean and std need 3 values (RGB) and std > 0, got mean={list(mean)} std={list(std)}"),
         (max_samples is None or max_samples >= 1, f"max_samples must be >= 1 (or None), got {max_samples}"),
+        (decoder in DECODERS, f"unknown decoder '{decoder}'; use one of {', '.join(DECODERS)}"),
     ]
     for ok, message in checks:
         if not ok:
             raise DataError(message)
 
 
-def train_transforms(image_size, interpolation, hflip, color_jitter, auto_augment, mean, std, re_prob):
-    """RandomResizedCrop, flip, RandAugment/AutoAugment *or* colour jitter (timm's rule), normalize, CHW, erasing."""
-    ops = [vision.RandomResizedCrop(image_size, scale=(0.08, 1.0), interpolation=MS_INTERPOLATIONS[interpolation])]
+def _resize_crop(image_size, crop_pct, interpolation):
+    """Resize the shorter side to ``int(image_size / crop_pct)`` and centre-crop (the eval geometry)."""
+    size = eval_resize_size(image_size, crop_pct)
+    if interpolation in EXACT_MS_RESIZE:
+        resize = vision.Resize(size, MS_INTERPOLATIONS[interpolation])
+    else:  # MindSpore's bicubic differs from cv2's: use the cv2 code of eval_preprocess so both agree exactly
+        resize = functools.partial(resize_shorter, size=size, interpolation=interpolation)
+    return [resize, vision.CenterCrop(image_size)]
+
+
+def train_transforms(image_size, crop_pct, interpolation, random_crop, hflip, color_jitter, auto_augment, mean, std,
+                     re_prob, decode):
+    """Each augmentation is its own switch: RandomResizedCrop (else the eval resize + centre crop), flip,
+    RandAugment/AutoAugment *or* colour jitter (timm's rule), normalize, CHW, random erasing. ``decode``: the
+    input is encoded bytes (the crop is then fused with decoding, ``RandomCropDecodeResize``)."""
+    inter = MS_INTERPOLATIONS[interpolation]
+    if random_crop:
+        crop = vision.RandomCropDecodeResize if decode else vision.RandomResizedCrop
+        ops = [crop(image_size, scale=(0.08, 1.0), interpolation=inter)]
+    else:
+        ops = ([vision.Decode()] if decode else []) + _resize_crop(image_size, crop_pct, interpolation)
     if hflip > 0:
         ops.append(vision.RandomHorizontalFlip(hflip))
     if auto_augment == "randaug":
@@ -82,59 +130,71 @@ def train_transforms(image_size, interpolation, hflip, color_jitter, auto_augmen
     return ops
 
 
-def eval_transforms(image_size, crop_pct, interpolation, mean, std):
-    """Resize the shorter side to ``int(image_size / crop_pct)``, centre crop, normalize, CHW."""
-    size = eval_resize_size(image_size, crop_pct)
-    if interpolation in EXACT_MS_RESIZE:
-        resize = vision.Resize(size, MS_INTERPOLATIONS[interpolation])
-    else:  # MindSpore's bicubic differs from cv2's: use the cv2 code of eval_preprocess so both agree exactly
-        resize = functools.partial(resize_shorter, size=size, interpolation=interpolation)
-    return [resize, vision.CenterCrop(image_size), vision.Normalize(mean, std), vision.HWC2CHW()]
+def eval_transforms(image_size, crop_pct, interpolation, mean, std, decode=False):
+    """[Decode,] resize the shorter side to ``int(image_size / crop_pct)``, centre crop, normalize, CHW."""
+    return (([vision.Decode()] if decode else []) + _resize_crop(image_size, crop_pct, interpolation)
+            + [vision.Normalize(mean, std), vision.HWC2CHW()])
 
 
-def _sampling(num_samples, shuffle, num_shards, shard_id):
-    """GeneratorDataset keyword arguments for shuffling and sharding.
+def shard(samples, num_shards, shard_id):
+    """Rank ``shard_id``'s fixed, strided share of the sorted list: disjoint shards whose union is the list.
 
-    Shuffled (training) shards come from MindSpore's sampler: equal sizes, padded by wrapping around when
-    ``num_samples % num_shards != 0`` so every rank runs the same number of steps. Unshuffled (eval) shards are an
-    exact partition (strided, capped with ``num_samples``) so no image is counted twice.
-    """
-    if num_shards is None or shuffle:
-        return {"shuffle": shuffle, "num_shards": num_shards, "shard_id": shard_id}
-    count = len(range(shard_id, num_samples, num_shards))
-    return {"sampler": ds.DistributedSampler(num_shards, shard_id, shuffle=False, num_samples=count)}
+    Fixed (not re-dealt every epoch) so that each rank checks and decodes only its own files."""
+    return samples if num_shards is None else samples[shard_id::num_shards]
+
+
+def pad_to(samples, size):
+    """Repeat ``samples`` cyclically to exactly ``size`` entries (equal steps per rank after bad files are
+    dropped: every rank pads its shard to ``ceil(total / num_shards)``)."""
+    return [samples[i % len(samples)] for i in range(size)]
 
 
 def create_dataset(dataset, data_path, split, image_size=224, batch_size=32, training=None, num_workers=2,
-                   num_shards=None, shard_id=None, shuffle=None, seed=0, crop_pct=0.875, interpolation="bilinear",
-                   hflip=0.5, color_jitter=0.4, auto_augment=None, re_prob=0.0, mean=IMAGENET_MEAN,
-                   std=IMAGENET_STD, drop_remainder=None, max_samples=None):
+                   num_shards=None, shard_id=None, shuffle=None, seed=0, start_epoch=0, crop_pct=0.875,
+                   interpolation="bilinear", random_crop=True, hflip=0.5, color_jitter=0.4, auto_augment=None,
+                   re_prob=0.0, mean=IMAGENET_MEAN, std=IMAGENET_STD, drop_remainder=None, max_samples=None,
+                   max_steps=None, cache_dir="", decoder="cpp"):
     """Build a batched dataset with columns ``image`` (float32 N,3,H,W normalized) and ``label`` (int32 N).
 
-    ``training``, ``shuffle`` and ``drop_remainder`` default to ``split == "train"``. Files that cannot be decoded
-    are dropped with one warning naming them. ``max_samples`` keeps an evenly spaced subset (all classes) for smoke
-    runs. Returns ``(dataset, class_names)``.
+    ``training`` (default ``split == "train"``) selects the augmenting transforms; ``shuffle`` and
+    ``drop_remainder`` default to ``training``. Files that do not decode completely are dropped, each named in the
+    ``ghostnet.data`` log. Shuffled shards are padded to equal length; unshuffled shards partition the set
+    exactly. ``max_samples`` keeps an evenly spaced subset (all classes) for smoke runs, ``max_steps`` caps the
+    batches per epoch. ``cache_dir``: where the decodability check is remembered (default
+    :func:`decode.default_cache_dir`). Returns ``(dataset, class_names)``.
     """
     _check_args(image_size, batch_size, num_workers, num_shards, shard_id, crop_pct, interpolation, hflip,
-                color_jitter, auto_augment, re_prob, mean, std, max_samples)
+                color_jitter, auto_augment, re_prob, mean, std, max_samples, decoder)
     training = split == "train" if training is None else training
     shuffle = training if shuffle is None else shuffle
     drop_remainder = training if drop_remainder is None else drop_remainder
     samples, class_names = list_samples(dataset, data_path, split)
     if max_samples is not None and max_samples < len(samples):
         samples = [samples[i] for i in np.linspace(0, len(samples), max_samples, endpoint=False).astype(int)]
-    samples = drop_undecodable(samples, data_path, f"{dataset} '{split}'", num_workers)
-    if not samples:
-        raise DataError(f"no decodable images for {dataset} split '{split}' under '{data_path}'")
     if num_shards is not None and len(samples) < num_shards:
         raise DataError(f"{len(samples)} images cannot be split into {num_shards} shards; use fewer devices")
-    if shuffle:
-        ds.config.set_seed(seed)
-    data = ds.GeneratorDataset(FileSource(samples), ["image", "label"], python_multiprocessing=False,
-                               **_sampling(len(samples), shuffle, num_shards, shard_id))
+    total = len(samples)
+    samples = shard(samples, num_shards, shard_id)
+    check = DecodeCheck(data_path, resolve_split(dataset, split), cache_dir, shard_id or 0)
+    samples, kinds = drop_undecodable(samples, data_path, f"{dataset} '{split}'", check, num_workers)
+    if not samples:
+        raise DataError(f"no decodable images for {dataset} split '{split}' under '{data_path}'")
+    if shuffle and num_shards is not None:
+        samples = pad_to(samples, math.ceil(total / num_shards))
+    sampler = EpochShuffle(len(samples), seed, start_epoch) if shuffle else None
+    decode = decoder == "cpp"
+    data = ds.GeneratorDataset(FileSource(samples, kinds, decode), ["image", "label"], sampler=sampler,
+                               shuffle=False if sampler is None else None, python_multiprocessing=False)
     mean, std = normalize_params(mean, std)
-    ops = (train_transforms(image_size, interpolation, hflip, color_jitter, auto_augment, mean, std, re_prob)
-           if training else eval_transforms(image_size, crop_pct, interpolation, mean, std))
-    data = data.map([decode_image], "image", num_parallel_workers=num_workers, python_multiprocessing=False)
+    if training:
+        ops = train_transforms(image_size, crop_pct, interpolation, random_crop, hflip, color_jitter, auto_augment,
+                               mean, std, re_prob, decode)
+    else:
+        ops = eval_transforms(image_size, crop_pct, interpolation, mean, std, decode)
+    if not decode:
+        ops = [decode_image] + ops
     data = data.map(ops, "image", num_parallel_workers=num_workers, python_multiprocessing=False)
-    return data.batch(batch_size, drop_remainder=drop_remainder), class_names
+    data = data.batch(batch_size, drop_remainder=drop_remainder)
+    if max_steps:
+        data = data.take(max_steps)
+    return data, class_names

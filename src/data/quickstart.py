@@ -4,10 +4,9 @@ import shutil
 import tarfile
 import tempfile
 
-from ..errors import DataError
+from ..errors import ROOT, DataError
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-QUICKSTART_ARCHIVE = os.path.join(REPO_ROOT, "assets", "quickstart", "fashion_mnist_quickstart.tar.gz")
+QUICKSTART_ARCHIVE = os.path.join(ROOT, "assets", "quickstart", "fashion_mnist_quickstart.tar.gz")
 QUICKSTART_NAME = "fashion_mnist_quickstart"  # the archive's single top-level folder
 
 
