@@ -28,6 +28,13 @@ entry_args
 ARGS+=(--output_dir "$RUN_DIR" "${EXTRA[@]}")
 echo "run directory: $RUN_DIR ($WORKERS workers, $DEVICE, launcher: ${RANK_TABLE:+rank table}${RANK_TABLE:-$LAUNCHER})"
 
+# follow_rank0 PID LOG: show rank 0's progress lines on the console until PID ends (tail --pid), so a long launch
+# is never silent; everything stays in the worker logs.
+follow_rank0() {
+  tail --pid="$1" -n +1 -F "$2" 2>/dev/null | grep --line-buffered -E '^[0-9]{2}:[0-9]{2}:[0-9]{2} |^error: ' \
+    | sed -u 's/^/[rank 0] /'
+}
+
 STATUS=()
 if [[ -n "$RANK_TABLE" ]]; then
   PIDS=()
@@ -36,15 +43,20 @@ if [[ -n "$RANK_TABLE" ]]; then
       "$PY" "$ROOT/train.py" "${ARGS[@]}" > "$RUN_DIR/logs/worker_$rank.log" 2>&1 &
     PIDS+=($!)
   done
+  follow_rank0 "${PIDS[0]}" "$RUN_DIR/logs/worker_0.log"
   for ((rank = 0; rank < WORKERS; rank++)); do wait "${PIDS[$rank]}"; STATUS+=($?); done
 elif [[ "$LAUNCHER" == mpirun ]]; then
   mpirun --allow-run-as-root -n "$WORKERS" --output-filename "$RUN_DIR/logs/mpirun" \
-    "$PY" "$ROOT/train.py" "${ARGS[@]}"
-  STATUS+=($?)
+    "$PY" "$ROOT/train.py" "${ARGS[@]}" > "$RUN_DIR/logs/mpirun.log" 2>&1 &
+  PID=$!
+  follow_rank0 "$PID" "$RUN_DIR/train.log"
+  wait "$PID"; STATUS+=($?)
 else
   msrun --worker_num="$WORKERS" --local_worker_num="$WORKERS" --master_addr=127.0.0.1 --master_port="$PORT" \
-    --log_dir="$RUN_DIR/logs" --join=True "$ROOT/train.py" "${ARGS[@]}" > "$RUN_DIR/logs/msrun.log" 2>&1
-  STATUS+=($?)
+    --log_dir="$RUN_DIR/logs" --join=True "$ROOT/train.py" "${ARGS[@]}" > "$RUN_DIR/logs/msrun.log" 2>&1 &
+  PID=$!
+  follow_rank0 "$PID" "$RUN_DIR/logs/worker_0.log"
+  wait "$PID"; STATUS+=($?)
 fi
 
 FAILED=0
@@ -72,3 +84,4 @@ else
 fi
 [[ $FAILED == 0 ]] || { echo "distributed training FAILED" >&2; exit 1; }
 echo "distributed training finished: $RUN_DIR"
+{ grep -h "done\(: best\|;\)" "$RUN_DIR/train.log" 2>/dev/null || true; } | tail -n 1 | sed 's/^[0-9:]* /result: /' 

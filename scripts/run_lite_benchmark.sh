@@ -56,7 +56,7 @@ import numpy as np
 from src.deploy import lite
 
 model, threads, warmup, loops = sys.argv[1], *map(int, sys.argv[2:])
-shape = [1 if d < 0 else d for d in lite.input_shape(model)]
+shape = [1 if d < 0 else d for d in lite.io_shapes(model)[0]]
 times = lite.benchmark(model, shape, threads, warmup, loops)
 print(f"{model}: input {shape}, {threads} threads, median {np.median(times):.2f} ms over {loops} runs "
       f"(min {min(times):.2f}, max {max(times):.2f})")

@@ -1,11 +1,12 @@
 """The one atomic writer: every file the project writes appears complete or not at all.
 
 Data goes to a temporary file in the target's directory and is renamed over the target (``os.replace``). On any
-failure the temporary file is removed; an ``OSError`` (no such directory, no permission, disk full) becomes a
+failure the temporary files are removed; an ``OSError`` (no such directory, no permission, disk full) becomes a
 one-line :class:`OutputError` naming the target.
 """
 import contextlib
 import os
+import shutil
 import tempfile
 
 from .errors import OutputError
@@ -13,25 +14,24 @@ from .errors import OutputError
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path next to ``path`` (same extension, so writers that append their own suffix, like
-    ``mindspore.save_checkpoint``, keep the name); it is renamed to ``path`` when the block succeeds."""
+    """Yield a temporary path with ``path``'s file name inside a private temporary directory next to it; the file
+    is renamed to ``path`` when the block succeeds, and the directory is always removed. Writers that add files
+    of their own (``mindspore.save_checkpoint`` writes ``<name>.tmp`` first and leaves it on a full disk) can
+    therefore never leave anything behind."""
     path = os.path.abspath(path)
     folder, name = os.path.split(path)
-    stem, ext = os.path.splitext(name)
     try:
         ensure_dir(folder)
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
-        os.close(fd)
+        tmp_dir = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield os.path.join(tmp_dir, name)
+        os.replace(os.path.join(tmp_dir, name), path)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,9 @@ Hub names: every registered model (``ghostnet_050`` ... ``ghostnetv2_160``) plus
 ``ghostnet_nose`` (GhostNet 1.0x without squeeze-excite, as in the MindSpore model zoo), ``repghostnet`` and
 ``ghostnetv2``.
 """
+import os
+
+from src.errors import ConfigError
 from src.models import GhostNet, create_model, list_models, load_checkpoint_strict, model_family
 from src.models.ghostnet import GHOSTNET_CFGS
 
@@ -35,6 +38,7 @@ def create_network(name, *args, **kwargs):
         if "num_classes" in kwargs:
             raise TypeError("num_classes given both positionally and as a keyword")
         kwargs["num_classes"] = args[0]
+    _check_kwargs(kwargs)
     ckpt = _checkpoint_path(kwargs.pop("pretrained", None), kwargs.pop("ckpt_path", None))
     key = str(name).lower()
     if key not in hub_names():
@@ -47,6 +51,26 @@ def create_network(name, *args, **kwargs):
         net = GhostNetNoSE(width=1.0, **kwargs)
         return load_checkpoint_strict(net, ckpt) if ckpt else net
     return create_model(key, pretrained=ckpt, **kwargs)
+
+
+def _check_kwargs(kwargs):
+    """Validate the keyword arguments here, with one clear line, instead of deep inside MindSpore."""
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    checks = {"num_classes": (lambda v: is_int(v) and v >= 1, "a positive int"),
+              "in_channels": (lambda v: is_int(v) and v >= 1, "a positive int"),
+              "dropout": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+                          "a float in [0, 1)"),
+              "deploy": (lambda v: isinstance(v, bool), "True or False"),
+              "pretrained": (lambda v: v is None or isinstance(v, (bool, str, os.PathLike)), "a checkpoint path"),
+              "ckpt_path": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a checkpoint path")}
+    for key, value in kwargs.items():
+        if key not in checks:
+            raise ConfigError(f"create_network got an unknown argument '{key}'; valid: {', '.join(checks)}")
+        ok, expected = checks[key]
+        if not ok(value):
+            raise ConfigError(f"create_network: {key} must be {expected}, got {value!r}")
 
 
 def _checkpoint_path(pretrained, ckpt_path):

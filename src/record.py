@@ -41,10 +41,11 @@ def from_checkpoint_params(params, source="checkpoint"):
     raw = params.get(CKPT_KEY)
     if raw is None:
         return None
-    return _parse(raw, source)
+    return parse_record(raw, source)
 
 
-def _parse(raw, source):
+def parse_record(raw, source):
+    """A record from its JSON text; a :class:`DataError` naming ``source`` when it is not one."""
     try:
         record = json.loads(str(raw))
     except ValueError:
@@ -73,7 +74,7 @@ def read_sidecar(model_file):
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return _parse(f.read(), path)
+        return parse_record(f.read(), path)
 
 
 def apply_record(cfg, record, source, fixed_input=False):

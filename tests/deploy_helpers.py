@@ -10,10 +10,12 @@ import sys
 
 import mindspore as ms
 
-from helpers import randomize_state
+from helpers import ROOT, randomize_state
+from src.config import Config
+from src.data import IMAGENET_MEAN, IMAGENET_STD
 from src.models import create_model
+from src.record import checkpoint_entry, make_record
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_CLASSES, SIZE = 10, 32
 SMALL = ["--num_classes", str(NUM_CLASSES), "--image_size", str(SIZE), "--mode", "PYNATIVE"]
 EXT = {"MINDIR": ".mindir", "ONNX": ".onnx", "MINDIR_LITE": ".ms"}
@@ -39,6 +41,17 @@ def checkpoint(base, name, seed=1):
     return path
 
 
+def recorded_checkpoint(base, name, class_names=None, crop_pct=0.75, seed=1):
+    """Like :func:`checkpoint`, with the model record training writes (model, classes, 32 px, ``crop_pct``)."""
+    path = os.path.join(base, f"{name}-recorded.ckpt")
+    if not os.path.exists(path):
+        cfg = Config(model=name, num_classes=NUM_CLASSES, image_size=SIZE, crop_pct=crop_pct,
+                     interpolation="bilinear", mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        ms.save_checkpoint(reference_cell(name, seed=seed), path,
+                           append_dict=checkpoint_entry(make_record(cfg, "train", class_names)))
+    return path
+
+
 def reference_cell(name, ckpt=None, seed=1):
     """The train-form Cell of ``name`` in eval mode: from ``ckpt`` when given, else randomized with ``seed``."""
     net = create_model(name, num_classes=NUM_CLASSES)
@@ -49,13 +62,16 @@ def reference_cell(name, ckpt=None, seed=1):
     return randomize_state(net, seed)
 
 
-def exported(base, name, fmt, dynamic=False):
-    """Export ``name``'s checkpoint to ``fmt`` once; returns (path, stdout of the export)."""
-    stem = os.path.join(base, f"{name}{'_dyn' if dynamic else ''}")
+def exported(base, name, fmt, dynamic=False, class_names=None):
+    """Export ``name``'s checkpoint to ``fmt`` once; returns (path, stdout of the export). With ``class_names``
+    the source is :func:`recorded_checkpoint` and no model flags are passed (the record supplies them)."""
+    stem = os.path.join(base, f"{name}{'_dyn' if dynamic else ''}{'_rec' if class_names else ''}")
     path, log = stem + EXT[fmt], stem + EXT[fmt] + ".log"
     if not os.path.exists(path):
-        proc = run("export.py", "--model", name, "--ckpt_file", checkpoint(base, name), "--file_name", stem,
-                   "--file_format", fmt, *SMALL, *(["--dynamic_batch"] if dynamic else []))
+        source = (["--ckpt_file", recorded_checkpoint(base, name, class_names), "--mode", "PYNATIVE"] if class_names
+                  else ["--model", name, "--ckpt_file", checkpoint(base, name), *SMALL])
+        proc = run("export.py", *source, "--file_name", stem, "--file_format", fmt,
+                   *(["--dynamic_batch"] if dynamic else []))
         assert proc.returncode == 0, proc.stderr[-3000:]
         with open(log, "w", encoding="utf-8") as f:
             f.write(proc.stdout)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from src.config import ConfigError, load_config, save_config
+from src.config import ConfigError, load_config, run_cli, save_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,3 +84,25 @@ def test_help_lists_documented_keys():
     proc = subprocess.run([sys.executable, "export.py", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0
     assert "file_format: MINDIR" in proc.stdout and "dynamic_batch" in proc.stdout
+
+
+def test_run_cli_prints_project_errors_but_keeps_the_traceback_of_bugs(capsys):
+    def main_with_bug(cfg):
+        return {}["missing"]  # a KeyError in our own code is a bug, not bad input
+
+    def main_with_user_error(cfg):
+        raise ValueError("a ValueError from inside a library is no excuse to hide the traceback")
+
+    with pytest.raises(KeyError):
+        run_cli(main_with_bug, "train", [])
+    with pytest.raises(ValueError):
+        run_cli(main_with_user_error, "train", [])
+    assert run_cli(lambda cfg: load_config("train", ["--lrr", "1"]), "train", []) == 2
+    assert capsys.readouterr().err == "error: unknown config key 'lrr'; did you mean --lr?\n"
+
+
+def test_explicit_keys_are_those_set_by_a_recipe_or_the_command_line(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: repghostnet_100\neval:\n  batch_size: 8\n")
+    cfg = load_config("eval", ["--config", str(recipe), "--image_size", "64"])
+    assert cfg.explicit == {"model", "batch_size", "image_size"}

@@ -16,7 +16,7 @@ import pytest
 from fixtures.make_torch_fixtures import reference_arrays
 from helpers import images, randomize_state
 from src.convert import ConversionError, convert_checkpoint, load_torch_file, main, select_state_dict
-from src.convert.torch_reader import Opaque
+from src.convert.torch_reader import Opaque, TorchReadError
 from src.models import create_model, load_checkpoint_strict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,6 +85,31 @@ def test_reader_never_executes_pickled_code(tmp_path):
     assert isinstance(obj["args"], Opaque)
     with pytest.raises(ConversionError, match="not hold a state dict"):
         select_state_dict(obj)
+
+
+LEGACY_MAGIC, LEGACY_PROTOCOL = 0x1950a86a20f9469cfc6c, 1001
+
+
+@pytest.mark.parametrize("position", ["magic", "protocol", "sys_info", "object", "storage_keys"])
+def test_legacy_reader_never_executes_pickled_code(tmp_path, position):
+    """A pre-1.6 file is a stream of pickles; a payload in any of them (the magic number included, which once
+    went through plain ``pickle.load``) is never run: the file is refused or read as inert data."""
+    marker = tmp_path / "pwned"
+    parts = {"magic": LEGACY_MAGIC, "protocol": LEGACY_PROTOCOL, "sys_info": {"little_endian": True},
+             "object": {"w": 1}, "storage_keys": []}
+    parts[position] = _Exploit(marker)
+    src = tmp_path / "evil.pth"
+    src.write_bytes(b"".join(pickle.dumps(v, protocol=2) for v in parts.values()))
+    try:
+        load_torch_file(str(src))
+    except TorchReadError:
+        pass
+    assert not marker.exists()
+    result = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "convert_pytorch_weights.py"), str(src),
+                             "--model", "ghostnet_050", "--out", str(tmp_path / "m.ckpt")],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 1 and result.stderr.startswith("error: ") and not marker.exists()
+    assert not (tmp_path / "m.ckpt").exists()
 
 
 def test_select_state_dict_prefers_ema_and_honours_key():

@@ -12,7 +12,8 @@ from helpers import ROOT, make_imagenet_subset, randomize_state, run_entry
 from src.models import create_model
 
 # augmentation, dropout, shuffling and batch-dependent BN statistics off: 2 x b must equal 1 x 2b
-EXACT = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--random_crop", "false", "--dropout", "0.0",
+EXACT = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--random_crop", "false", "--hflip", "0",
+         "--dropout", "0.0",
          "--ema", "false", "--shuffle", "false", "--freeze_bn", "true", "--lr", "0.005", "--warmup_lr", "0.005",
          "--epochs", "2", "--eval_interval", "0", "--log_interval", "1", "--num_workers", "1"]
 
@@ -58,6 +59,9 @@ def trainable(ckpt):
 def test_both_ranks_end_with_identical_parameters(two_workers):
     run_dir, proc = two_workers
     assert "worker 0: exit 0" in proc.stdout and "worker 1: exit 0" in proc.stdout
+    # the launch is never silent: rank 0's progress is streamed, and it ends with the result
+    assert "[rank 0] " in proc.stdout and "epoch 2/2 step 4/4 loss" in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("result: done; outputs in ")
     rank0, rank1 = digest(run_dir / "train.log"), digest(run_dir / "train_rank1.log")
     assert len(rank0) == 1 and rank0 == rank1
     assert (run_dir / "last_state.ckpt").exists() and (run_dir / "logs" / "worker_1.log").exists()

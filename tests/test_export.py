@@ -8,6 +8,7 @@ import pytest
 
 from deploy_helpers import NUM_CLASSES, SIZE, SMALL, checkpoint, exported, lite_side_env, reference_cell, run
 from src.deploy.runtimes import MindirRunner, OnnxRunner, onnxruntime_available
+from src.record import read_sidecar
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +44,12 @@ def test_round_trip_matches_cell(base, name, fmt, dynamic):
     assert reported_diff(stdout) <= 1e-4
     assert ("re-parameterized" in stdout) == name.startswith("repghostnet")
     assert f"wrote {path}" in stdout
+    record = read_sidecar(path)
+    assert (record["model"], record["num_classes"], record["image_size"], record["batch_size"]) == \
+        (name, NUM_CLASSES, SIZE, None if dynamic else 1)
+    assert record["form"] == ("deploy" if name.startswith("repghostnet") else "train")
     runner = (MindirRunner if fmt == "MINDIR" else OnnxRunner)(path)
+    assert runner.record == record and runner.num_classes == NUM_CLASSES
     assert runner.input_shape == [-1 if dynamic else 1, 3, SIZE, SIZE]
     net = reference_cell(name, checkpoint(base, name))
     x = batch(2 if dynamic else 1)
@@ -86,6 +92,7 @@ def test_mismatched_checkpoint_fails_without_output(base, tmp_path, model, num_c
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "does not match" in errors[0] and f"--model {model}" in errors[0]
+    assert "train-form vs deploy-form" not in errors[0]  # that hint is only for a RepGhost net in the other form
     assert no_output_left(tmp_path, "m")
 
 

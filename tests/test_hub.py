@@ -84,7 +84,13 @@ def test_every_registered_name_and_deploy(hub_conf):
     ("ghostnet_nose", {"deploy": True}, ValueError, "deploy only applies to RepGhostNet"),
     ("ghostnet", {"pretrained": True}, ValueError, "hosts no weights"),
     ("ghostnet", {"pretrained": "a.ckpt", "ckpt_path": "b.ckpt"}, ValueError, "different checkpoints"),
-    ("ghostnet", {"pretrained": "/nonexistent.ckpt"}, FileNotFoundError, "checkpoint not found"),
+    ("ghostnet", {"pretrained": "/nonexistent.ckpt"}, ValueError, "checkpoint not found"),
+    ("ghostnet", {"num_classes": "ten"}, ValueError, "num_classes must be a positive int, got 'ten'"),
+    ("ghostnet", {"num_classes": 0}, ValueError, "num_classes must be a positive int, got 0"),
+    ("ghostnet", {"num_classes": True}, ValueError, "num_classes must be a positive int, got True"),
+    ("ghostnet", {"dropout": 1.5}, ValueError, r"dropout must be a float in \[0, 1\), got 1.5"),
+    ("repghostnet", {"deploy": "yes"}, ValueError, "deploy must be True or False, got 'yes'"),
+    ("ghostnet", {"classes": 10}, ValueError, "unknown argument 'classes'"),
 ])
 def test_errors(hub_conf, name, kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -5,10 +5,15 @@ import re
 import numpy as np
 import pytest
 
-from deploy_helpers import SMALL, checkpoint, exported, foolbox_imagenet_photos, lite_side_env, run
+from deploy_helpers import (NUM_CLASSES, SMALL, checkpoint, exported, foolbox_imagenet_photos, lite_side_env,
+                            recorded_checkpoint, run)
+from helpers import make_imagenet_subset
 from src.deploy import DeployError
 from src.deploy.infer import list_images, predict
 from src.deploy.labels import PETS_BREEDS, class_names
+from src.record import read_sidecar
+
+NAMES = [f"kind_{c}" for c in "abcdefghij"]
 
 NAME = "repghostnet_050"
 
@@ -23,17 +28,29 @@ def photo_list(tmp_path_factory):
     return str(path)
 
 
-def parse_top(stdout):
-    """{image path: [class indices, best first]} from infer.py output."""
+def parse_top(stdout, names=False):
+    """{image path: [class indices (or (index, name)), best first]} from infer.py output."""
     result, current = {}, None
     for line in stdout.splitlines():
-        match = re.match(r"\s+\d+\. class\s+(\d+)", line)
+        match = re.match(r"\s+\d+\. class\s+(\d+)  p=\S+(?:  (.*))?$", line)
         if match:
-            result[current].append(int(match.group(1)))
+            result[current].append((int(match.group(1)), match.group(2)) if names else int(match.group(1)))
         elif line and not line.startswith("note:"):
             current = line
             result[current] = []
     return result
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    path = str(tmp_path_factory.getbasetemp() / "deploy")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def ok(proc):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
 
 
 def test_top5_identical_across_runtimes(tmp_path_factory, photo_list):
@@ -67,7 +84,7 @@ def test_list_images(tmp_path):
     (tmp_path / "list.txt").write_text("# comment\nb.jpg\n\na.PNG\n")
     assert list_images(str(tmp_path / "list.txt")) == [str(tmp_path / "b.jpg"), str(tmp_path / "a.PNG")]
     (tmp_path / "bad.txt").write_text("missing.jpg\n")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DeployError, match="1 listed image"):
         list_images(str(tmp_path / "bad.txt"))
     with pytest.raises(DeployError):
         list_images("")
@@ -87,9 +104,86 @@ def test_predict_pads_to_a_fixed_batch():
 
 def test_class_names(tmp_path):
     assert class_names("", 37) == PETS_BREEDS and class_names("", 10) is None
+    assert class_names("", 2, ["cat", "dog"]) == ["cat", "dog"]
     imagenet = class_names("", 1000)
     assert len(imagenet) == 1000 and imagenet[0] == "tench, Tinca tinca" and imagenet[243] == "bull mastiff"
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
     assert class_names(str(tmp_path / "labels.txt"), 2) == ["cat", "dog"]
     with pytest.raises(DeployError):
         class_names(str(tmp_path / "labels.txt"), 3)
+
+
+def test_files_that_carry_their_record_need_no_flags(base, photo_list):
+    """A training checkpoint and the ONNX exported from it are used with nothing but the file: model, class count,
+    input size, crop (0.75, not the default 0.875) and class names come from the record, and give exactly the
+    predictions the explicit flags give."""
+    ckpt = recorded_checkpoint(base, NAME, NAMES)
+    onnx_file, _ = exported(base, NAME, "ONNX", class_names=NAMES)
+    record = read_sidecar(onnx_file)
+    assert (record["model"], record["form"], record["num_classes"], record["image_size"], record["crop_pct"]) == \
+        (NAME, "deploy", NUM_CLASSES, 32, 0.75) and record["class_names"] == NAMES
+    explicit = parse_top(ok(run("infer.py", "--model", NAME, "--model_file", ckpt, "--input", photo_list, *SMALL,
+                                "--crop_pct", "0.75")))
+    from_ckpt = parse_top(ok(run("infer.py", "--model_file", ckpt, "--input", photo_list, "--mode", "PYNATIVE")),
+                          names=True)
+    from_onnx = parse_top(ok(run("infer.py", "--model_file", onnx_file, "--input", photo_list)), names=True)
+    assert from_ckpt == from_onnx and len(from_ckpt) == 20
+    assert {p: [i for i, _ in v] for p, v in from_ckpt.items()} == explicit
+    assert all(name == NAMES[i] for v in from_ckpt.values() for i, name in v)
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--num_classes", "37", "--num_classes 37 contradicts"), ("--image_size", "64", "--image_size 64 contradicts"),
+    ("--model", "ghostnet_050", "--model ghostnet_050 contradicts")])
+def test_flags_that_contradict_the_file_are_refused(base, photo_list, flag, value, message):
+    onnx_file, _ = exported(base, NAME, "ONNX", class_names=NAMES)
+    proc = run("infer.py", "--model_file", onnx_file, "--input", photo_list, flag, value)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {message}") and "drop " + flag in proc.stderr
+
+
+def test_bad_image_files_are_named(base, tmp_path, photo_list):
+    """One bad file given alone is an error naming it; inside a folder it is skipped with a warning."""
+    onnx_file, _ = exported(base, NAME, "ONNX", class_names=NAMES)
+    good = open(photo_list, encoding="utf-8").read().splitlines()[1]
+    data = open(good, "rb").read()
+    (tmp_path / "cut.jpg").write_bytes(data[:300])
+    (tmp_path / "notes.jpg").write_bytes(b"just text")
+    (tmp_path / "photo.jpg").write_bytes(data)
+    for name, why in (("cut.jpg", "its data ends early (truncated file)"), ("notes.jpg", "not a decodable image")):
+        proc = run("infer.py", "--model_file", onnx_file, "--input", str(tmp_path / name))
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path / name}: {why}"), proc.stderr
+    proc = run("infer.py", "--model_file", onnx_file, "--input", str(tmp_path))
+    assert proc.returncode == 0 and list(parse_top(proc.stdout)) == [str(tmp_path / "photo.jpg")]
+    assert f"skipped {tmp_path / 'cut.jpg'}: its data ends early" in proc.stderr
+    assert f"skipped {tmp_path / 'notes.jpg'}: not a decodable image" in proc.stderr
+
+
+def test_eval_refuses_a_model_for_other_classes_or_sizes(base, tmp_path):
+    """A 10-class exported model scored against a 4-class dataset, or fed another input size: refused."""
+    four = make_imagenet_subset(str(tmp_path), classes=4, n_train=1, n_val=2)
+    onnx_file, _ = exported(base, NAME, "ONNX", class_names=NAMES)
+    proc = run("eval.py", "--ckpt_file", onnx_file, "--data_path", four, "--output_dir", str(tmp_path / "e"))
+    assert proc.returncode == 2 and "the dataset has 4 classes but the model has 10" in proc.stderr
+    proc = run("eval.py", "--ckpt_file", onnx_file, "--data_path", four, "--image_size", "64")
+    assert proc.returncode == 2 and "--image_size 64 contradicts" in proc.stderr
+    ten = make_imagenet_subset(str(tmp_path / "ten"), classes=10, n_train=1, n_val=1)
+    proc = run("eval.py", "--ckpt_file", onnx_file, "--data_path", ten, "--output_dir", str(tmp_path / "e"))
+    assert proc.returncode == 2 and "the dataset's class 0 is 'ankle_boot' but the model's is 'kind_a'" in proc.stderr
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("content,message", [(b"", "is corrupt or not a MindSpore checkpoint"),
+                                             (b"not a checkpoint at all" * 50, "is corrupt or not a MindSpore")])
+def test_a_corrupt_checkpoint_is_called_corrupt(tmp_path, content, message, photo_list):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(content)
+    proc = run("infer.py", "--model_file", str(bad), "--input", photo_list, *SMALL, "--model", NAME)
+    assert proc.returncode == 2 and message in proc.stderr and "another architecture" not in proc.stderr
+
+
+def test_a_truncated_checkpoint_is_called_corrupt(base, tmp_path, photo_list):
+    data = open(checkpoint(base, NAME), "rb").read()
+    (tmp_path / "cut.ckpt").write_bytes(data[:len(data) // 2])
+    proc = run("infer.py", "--model_file", str(tmp_path / "cut.ckpt"), "--input", photo_list, *SMALL,
+               "--model", NAME)
+    assert proc.returncode == 2 and "is corrupt or not a MindSpore checkpoint" in proc.stderr

@@ -1,17 +1,19 @@
 """Model specification: exact parameter counts, MACs, re-parameterization, shapes, GRAPH mode, AMP."""
 import math
+import subprocess
+import sys
 
 import mindspore as ms
 import numpy as np
 import pytest
 
-from helpers import images, randomize_state
+from helpers import ROOT, images, randomize_state
 from src.errors import DataError
 from src.models import (GhostModule, RepGhostModule, create_model, list_models, load_checkpoint_strict,
                         make_divisible, reparameterize, reparameterize_params)
 from src.tools.profile import profile_model
 
-# REFERENCE §1: trainable parameters (1000 classes) and MACs at 224x224 (None: the table gives no exact figure).
+# The published reference: trainable parameters (1000 classes) and MACs at 224x224 (None: no exact figure published).
 REFERENCE = {
     "ghostnet_050": (2_587_292, 42.3e6), "ghostnet_100": (5_182_508, 141.2e6), "ghostnet_130": (7_358_820, 227.0e6),
     "repghostnet_050": (2_313_968, 43.3e6), "repghostnet_058": (2_546_388, 59.8e6),
@@ -212,13 +214,21 @@ ms.onnx.export(net, x, file_name=path)
 
 @pytest.mark.parametrize("name,size", [("ghostnet_050", 32), ("repghostnet_050", 32), ("ghostnetv2_100", 64)])
 def test_onnx_export_matches_cell(name, size, tmp_path):
-    """One export per process: a second ONNX export in one MindSpore 2.10 process crashes (REFERENCE §2)."""
-    import subprocess
-    import sys
-
+    """One export per process: a second ONNX export in one MindSpore 2.10 process crashes."""
     ort = pytest.importorskip("onnxruntime")
     path = str(tmp_path / f"{name}.onnx")
     subprocess.run([sys.executable, "-c", ONNX_SCRIPT, name, str(size), path], check=True, capture_output=True)
     session = ort.InferenceSession(path)
     (out,) = session.run(None, {session.get_inputs()[0].name: images(2, size).asnumpy()})
     assert np.abs(out - np.load(path + ".npy")).max() <= 1e-4
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "ghostnetv2_100", "--image_size", "32"], "image_size must be >= 64 for ghostnetv2_100, got 32"),
+    (["--model", "ghostnet_050", "--image_size", "16"], "image_size must be >= 32 for ghostnet_050, got 16"),
+    (["--model", "ghostnet_050", "--deploy"], "--deploy only applies to repghostnet_* models, not ghostnet_050"),
+])
+def test_profiler_bad_input_is_one_line_error(args, message):
+    proc = subprocess.run([sys.executable, "-m", "src.tools.profile", *args], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {message}", proc.stderr[-2000:]

@@ -1,25 +1,37 @@
-"""Training pipeline end to end on a tiny real-image set: outputs, resume exactness, fine-tuning, evaluation."""
+"""Training pipeline end to end on a tiny real-image set: outputs, records, resume exactness, refusals, evaluation."""
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import mindspore as ms
 import numpy as np
 import pytest
 
-from helpers import make_imagenet_subset, randomize_state, run_entry
+from helpers import ROOT, make_imagenet_subset, randomize_state, run_entry
+from src.config import load_config, run_cli
 from src.models import create_model
-from src.config import run_cli
+from src.record import CKPT_KEY
 from src.train.trainer import train
 
 # augmentation and dropout off, so an interrupted + resumed run must equal an uninterrupted one
 EXACT = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--batch_size", "16", "--random_crop", "false",
-         "--dropout", "0.0", "--ema", "true", "--ema_decay", "0.9", "--lr", "0.05", "--warmup_lr", "0.01",
-         "--log_interval", "1", "--num_workers", "1"]
+         "--hflip", "0", "--color_jitter", "0", "--dropout", "0.0", "--ema", "true", "--ema_decay", "0.9",
+         "--lr", "0.05", "--warmup_lr", "0.01", "--log_interval", "1", "--num_workers", "1"]
 
 
 def ok(proc):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
+
+
+def refused(proc, message):
+    """A one-line ``error:`` with exit code 2 and no traceback."""
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +41,7 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def full_run(data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("full")
+    out = tmp_path_factory.mktemp("full") / "run"
     ok(run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", out))
     return out
 
@@ -44,19 +56,34 @@ def state(out):
     return {k: v.asnumpy() for k, v in params.items() if hasattr(v, "asnumpy")}
 
 
-def test_training_lowers_the_loss_and_writes_every_output(full_run):
+def test_a_run_writes_every_output_with_its_record(full_run):
     records = read_metrics(full_run)
     assert [r["epoch"] for r in records] == [1, 2, 3]
-    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    assert all(np.isfinite(r["train_loss"]) and r["overflow_steps"] == 0 for r in records)
     assert all(0.0 <= r["val_top1"] <= 1.0 and "ema_top1" in r for r in records)
     files = set(os.listdir(full_run))
     assert {"best.ckpt", "last_state.ckpt", "config.yaml", "class_names.txt", "metrics.jsonl", "curves.png",
             "train.log", "ghostnet_050-e0003.ckpt", "ghostnet_050-e0003-ema.ckpt"} <= files
     assert "ghostnet_050-e0001.ckpt" not in files  # keep_checkpoints: 1 in the quickstart recipe
-    assert not [f for f in files if ".tmp" in f]
+    assert not [f for f in files if ".tmp" in f or f.startswith(".")]
     assert os.path.getsize(os.path.join(full_run, "curves.png")) > 5000
     log = open(os.path.join(full_run, "train.log"), encoding="utf-8").read()
     assert "img/s" in log and "ETA" in log and "lr 0.01 " in log
+    for name in ("best.ckpt", "ghostnet_050-e0003-ema.ckpt", "last_state.ckpt"):
+        record = json.loads(ms.load_checkpoint(str(full_run / name))[CKPT_KEY])
+        assert (record["model"], record["num_classes"], record["image_size"], record["form"]) == \
+            ("ghostnet_050", 4, 32, "train")
+        assert record["class_names"] == ["ankle_boot", "bag", "coat", "dress"] and record["crop_pct"] == 1.0
+
+
+def test_overfitting_one_fixed_batch_lowers_the_loss(tmp_path):
+    """What training must do: 16 images in one batch (augmentation and dropout off), the loss falls."""
+    tiny = make_imagenet_subset(str(tmp_path), classes=4, n_train=4, n_val=1)
+    out = tmp_path / "overfit"
+    ok(run_entry("train.py", *EXACT, "--data_path", tiny, "--epochs", 10, "--output_dir", out, "--mode", "PYNATIVE",
+                 "--ema", "false", "--eval_interval", 0, "--lr", 0.05, "--warmup_epochs", 0, "--label_smoothing", 0))
+    losses = [r["train_loss"] for r in read_metrics(out)]
+    assert len(losses) == 10 and losses[-1] < 0.5 * losses[0], losses
 
 
 def test_interrupted_then_resumed_run_equals_uninterrupted(data, full_run, tmp_path):
@@ -69,7 +96,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(data, full_run, tmp_p
                          "--resume", out / "last_state.ckpt"))
     expected_lr = read_metrics(full_run)[0]["lr"]
     assert "resumed from" in proc.stdout and "at epoch 1 (step 4," in proc.stdout
-    assert [r["epoch"] for r in read_metrics(out)] == [1, 2, 3]
+    assert [r["epoch"] for r in read_metrics(out)] == [1, 2, 3]  # no epoch twice
     a, b = state(full_run), state(out)
     assert set(a) == set(b) and any(k.startswith("moments.") for k in a) and any(k.startswith("ema.") for k in a)
     for key in a:
@@ -87,9 +114,9 @@ def test_finetune_with_another_number_of_classes(data, full_run, tmp_path):
 
 
 def test_eval_of_checkpoint_matches_the_training_log(data, full_run, tmp_path):
-    proc = ok(run_entry("eval.py", "--config", "configs/quickstart.yaml", "--num_classes", 4, "--data_path", data,
-                        "--ckpt_file", full_run / "ghostnet_050-e0003.ckpt", "--output_dir", tmp_path,
-                        "--batch_size", 7))
+    """No --config, --model or --num_classes: the checkpoint's record says what it is and how to feed it."""
+    proc = ok(run_entry("eval.py", "--data_path", data, "--ckpt_file", full_run / "ghostnet_050-e0003.ckpt",
+                        "--output_dir", tmp_path, "--batch_size", 7, "--mode", "PYNATIVE"))
     result = json.load(open(tmp_path / "eval_metrics.json", encoding="utf-8"))
     assert result["count"] == 32 and result["class_names"][0] == "ankle_boot"
     assert result["top1"] == pytest.approx(read_metrics(full_run)[-1]["val_top1"])
@@ -105,29 +132,117 @@ def test_eval_of_checkpoint_matches_the_training_log(data, full_run, tmp_path):
     (["--deploy"], "training uses the train form"),
     (["--amp_level", "O4"], "--amp_level must be O0, O1, O2 or O3"),
     (["--device_target", "TPU"], "device_target must be one of CPU, GPU, Ascend"),
+    (["--model", "ghostnetv2_100"], "image_size must be >= 64 for ghostnetv2_100, got 32"),
+    (["--data_sink", "true"], "--data_sink needs Ascend or GPU"),
+    (["--loss_scale_type", "auto"], "--loss_scale_type must be dynamic or static"),
 ])
-def test_bad_training_input_is_one_line_error(data, tmp_path, args, message, capsys):
+def test_bad_training_input_is_one_line_error_and_writes_nothing(data, tmp_path, args, message, capsys):
+    out = tmp_path / "out"
     argv = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--data_path", data, "--output_dir",
-            str(tmp_path), *args]
+            str(out), *args]
     try:
         assert run_cli(train, "train", argv) == 2
     finally:
         ms.set_context(mode=ms.PYNATIVE_MODE)
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # validated before any output (no empty train.log)
+    assert not [f for f in os.listdir(ROOT) if f.startswith("analyze_fail")]
+
+
+def test_a_used_output_dir_is_refused_without_resume(data, full_run):
+    before = read_metrics(full_run)
+    proc = run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 1, "--output_dir", full_run)
+    error = refused(proc, "already holds a run (last_state.ckpt)")
+    assert "--resume" in error and "fresh --output_dir" in error
+    assert read_metrics(full_run) == before
+
+
+@pytest.mark.parametrize("where,message", [("file", "exists and is not a directory"),
+                                           ("proc", "cannot create directory /proc/ghostnet_out")])
+def test_an_unusable_output_dir_is_a_one_line_error(data, tmp_path, where, message):
+    out = tmp_path / "a_file" if where == "file" else "/proc/ghostnet_out"
+    if where == "file":
+        out.write_text("x")
+    refused(run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 1, "--output_dir", out,
+                      "--mode", "PYNATIVE"), message)
+
+
+def test_a_checkpoint_on_a_full_disk_is_a_one_line_error_and_leaves_nothing(tmp_path):
+    """MindSpore writes ``<name>.tmp`` itself and leaves it behind when the disk is full; the private temporary
+    directory of the atomic writer catches it (a file-size limit stands in for the full disk)."""
+    script = f"""
+import resource, signal, sys
+sys.path.insert(0, {ROOT!r})
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+from src.models import create_model
+from src.train.checkpoint import save_atomic
+from src.errors import OutputError
+try:
+    save_atomic(create_model("ghostnet_050", num_classes=10), {str(tmp_path / "m.ckpt")!r})
+except OutputError as exc:
+    print("error:", exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert f"error: cannot write {tmp_path / 'm.ckpt'}: File too large" in proc.stdout, proc.stderr[-2000:]
+    assert os.listdir(tmp_path) == []
+
+
+def test_resume_keeps_the_saved_best_score(data, full_run, tmp_path):
+    """An EMA score that won before the interruption still counts: a worse model never overwrites best.ckpt."""
+    out = tmp_path / "run"
+    shutil.copytree(full_run, out)
+    params = ms.load_checkpoint(str(out / "last_state.ckpt"))
+    extra = {k: params.pop(k) for k in (CKPT_KEY, "epoch", "best_top1")}
+    assert float(extra["best_top1"].asnumpy()) == max(max(r["val_top1"], r["ema_top1"]) for r in read_metrics(out))
+    os.chmod(out / "last_state.ckpt", 0o600)
+    ms.save_checkpoint([{"name": k, "data": v} for k, v in params.items()], str(out / "last_state.ckpt"),
+                       append_dict={CKPT_KEY: extra[CKPT_KEY], "epoch": 3, "best_top1": 1.0})  # say EMA scored 1.0
+    best = (out / "best.ckpt").read_bytes()
+    proc = ok(run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 4, "--output_dir", out,
+                        "--resume", out / "last_state.ckpt", "--mode", "PYNATIVE"))
+    assert "best val top-1 1.0000" in proc.stdout
+    assert (out / "best.ckpt").read_bytes() == best
+    assert [r["epoch"] for r in read_metrics(out)] == [1, 2, 3, 4] and read_metrics(out)[-1]["best_top1"] == 1.0
+
+
+def test_the_saved_config_reloads_in_every_entry_point(data, full_run, tmp_path):
+    """The run used --config configs/quickstart.yaml; its saved config.yaml is a recipe for every entry point."""
+    saved = str(full_run / "config.yaml")
+    for section in ("train", "eval", "export", "infer"):
+        cfg = load_config(section, ["--config", saved])
+        assert (cfg.model, cfg.num_classes, cfg.image_size, cfg.crop_pct) == ("ghostnet_050", 4, 32, 1.0)
+    assert load_config("train", ["--config", saved]).lr == 0.05
+    ok(run_entry("eval.py", "--config", saved, "--data_path", data, "--ckpt_file", full_run / "best.ckpt",
+                 "--output_dir", tmp_path, "--mode", "PYNATIVE"))
+
+
+def test_skipped_files_are_named_in_train_log(data, tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(data, tree)
+    good = sorted((tree / "train" / "bag").iterdir())[0].read_bytes()
+    (tree / "train" / "bag" / "cut.png").write_bytes(good[:len(good) // 2])
+    (tree / "train" / "coat" / "notes.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    ok(run_entry("train.py", *EXACT, "--data_path", tree, "--epochs", 1, "--max_steps_per_epoch", 1,
+                 "--eval_interval", 0, "--output_dir", out, "--mode", "PYNATIVE"))
+    log = (out / "train.log").read_text()
+    assert "skipped train/bag/cut.png: its data ends early (truncated file)" in log
+    assert "skipped train/coat/notes.jpg: not a decodable image" in log
+    assert "skipped 2 of 66 image files" in log
 
 
 def test_resume_from_a_model_checkpoint_is_refused(data, full_run, tmp_path):
     proc = run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", tmp_path,
                      "--resume", full_run / "best.ckpt")
-    assert proc.returncode == 2 and "is a model checkpoint, not a training state" in proc.stderr
+    refused(proc, "is a model checkpoint, not a training state")
 
 
 def test_eval_of_exported_mindir_agrees_with_the_checkpoint(data, full_run, tmp_path):
     ckpt = full_run / "ghostnet_050-e0003.ckpt"
-    ok(run_entry("export.py", "--config", "configs/quickstart.yaml", "--num_classes", 4, "--ckpt_file", ckpt,
-                 "--file_name", tmp_path / "net", "--batch_size", 8))
-    common = ["--config", "configs/quickstart.yaml", "--num_classes", 4, "--data_path", data, "--batch_size", 8]
+    ok(run_entry("export.py", "--ckpt_file", ckpt, "--file_name", tmp_path / "net", "--batch_size", 8))
+    common = ["--data_path", data, "--batch_size", 8]
     ok(run_entry("eval.py", *common, "--ckpt_file", tmp_path / "net.mindir", "--output_dir", tmp_path / "m"))
     ok(run_entry("eval.py", *common, "--ckpt_file", ckpt, "--output_dir", tmp_path / "c"))
     from_mindir = json.load(open(tmp_path / "m" / "eval_metrics.json", encoding="utf-8"))

@@ -7,7 +7,7 @@ from mindspore import nn
 from helpers import images
 from src.models import create_model
 from src.train.schedule import warmup_cosine_lr
-from src.train.step import EMA, TrainStep, param_groups
+from src.train.step import EMA, TrainStep, loss_scale_sense, param_groups
 
 
 def test_schedule_warms_up_linearly_then_follows_a_cosine():
@@ -45,7 +45,8 @@ def test_train_step_lowers_the_loss_and_updates_ema():
     net = create_model("ghostnet_050", num_classes=4, dropout=0.0)
     opt = nn.Momentum(param_groups(net, 0.0), learning_rate=0.05, momentum=0.9)
     ema = EMA(net.get_parameters(), 0.9)
-    step = TrainStep(nn.WithLossCell(net, nn.CrossEntropyLoss()), opt, clip_norm=5.0, ema=ema)
+    step = TrainStep(nn.WithLossCell(net, nn.CrossEntropyLoss()), opt, loss_scale_sense("O0", "dynamic", 1.0),
+                     clip_norm=5.0, ema=ema)
     step.set_train(True)
     x, y = images(8, 32), ms.Tensor(np.arange(8, dtype=np.int32) % 4)
     losses = [float(step(x, y).asnumpy()) for _ in range(8)]
@@ -53,3 +54,24 @@ def test_train_step_lowers_the_loss_and_updates_ema():
     assert int(opt.global_step.asnumpy()) == 8
     moved = np.abs(ema.shadow[0].asnumpy() - net.conv_stem.weight.asnumpy()).max()
     assert 0 < moved < np.abs(net.conv_stem.weight.asnumpy()).max()
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "static"])
+def test_an_overflowing_step_is_skipped_and_counted(kind):
+    """Loss-scaled gradients that overflow leave weights, optimizer step and EMA untouched; the dynamic scale
+    halves, the static one stays (MindSpore's own overflow check does not run on CPU; ours does)."""
+    net = nn.SequentialCell([nn.Flatten(), nn.Dense(12, 4)])
+    opt = nn.Momentum(param_groups(net, 0.0), learning_rate=0.1, momentum=0.9)
+    ema = EMA(net.get_parameters(), 0.9)
+    step = TrainStep(nn.WithLossCell(net, nn.CrossEntropyLoss()), opt, loss_scale_sense("O2", kind, 2.0 ** 20),
+                     ema=ema)
+    step.set_train(True)
+    y = ms.Tensor(np.arange(8, dtype=np.int32) % 4)
+    before = net[1].weight.asnumpy().copy()
+    step(ms.Tensor(np.full((8, 3, 2, 2), 1e35, np.float32)), y)  # gradients x 2^20 overflow float32
+    assert int(step.overflows.asnumpy()) == 1 and int(opt.global_step.asnumpy()) == 0
+    np.testing.assert_array_equal(net[1].weight.asnumpy(), before)
+    assert float(ema.num_updates.asnumpy()) == 0
+    assert float(step.scale_sense.asnumpy()) == (2.0 ** 19 if kind == "dynamic" else 2.0 ** 20)
+    step(ms.Tensor(np.random.default_rng(0).normal(size=(8, 3, 2, 2)).astype(np.float32)), y)
+    assert int(opt.global_step.asnumpy()) == 1 and int(step.overflows.asnumpy()) == 1

@@ -8,8 +8,9 @@ Two container formats exist:
   system info, the object pickle, the list of storage keys — followed by each storage as an int64 element count
   and its raw bytes.
 
-Unpickling is restricted: only the tensor/parameter rebuild functions, ``collections.OrderedDict`` and the torch
-storage types resolve to real objects (our own NumPy-backed stand-ins). Any other global named in the pickle
+Every pickle in both formats (the legacy format's magic number, version and storage-key list included) goes
+through :class:`RestrictedUnpickler`. Only the tensor/parameter rebuild functions, ``collections.OrderedDict`` and
+the torch storage types resolve to real objects (our own NumPy-backed stand-ins). Any other global named in the pickle
 (``argparse.Namespace`` in a training checkpoint's ``args``, a pickled ``nn.Module``, ...) becomes an inert
 :class:`Opaque` record; nothing from the file is ever executed, and an ``Opaque`` that ends up inside the state
 dict being converted is reported as an error by the caller.
@@ -151,7 +152,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         kind = pid[0].decode("ascii") if isinstance(pid[0], bytes) else pid[0]
         if kind == "module":
             raise TorchReadError("the file holds a pickled nn.Module; save and convert its state_dict() instead")
-        if kind != "storage" or len(pid) < 2 or not isinstance(pid[1], StorageType):
+        if kind != "storage" or len(pid) < 2 or not isinstance(pid[1], StorageType) or self.load_storage is None:
             raise TorchReadError(f"unsupported persistent id {kind!r} (only tensor storages can be read)")
         return self.load_storage(*pid[1:])
 
@@ -202,12 +203,12 @@ def _load_zip(path):
 def _load_legacy(path):
     with open(path, "rb") as f:
         try:
-            magic = pickle.load(f)
-        except Exception as exc:
+            magic = RestrictedUnpickler(f, None).load()
+        except Exception as exc:  # anything unparsable (of any exception type) is simply not a torch file
             raise TorchReadError(f"{path}: not a torch.save file") from exc
         if magic != LEGACY_MAGIC:
             raise TorchReadError(f"{path}: not a torch.save file (bad magic number)")
-        if pickle.load(f) != LEGACY_PROTOCOL:
+        if RestrictedUnpickler(f, None).load() != LEGACY_PROTOCOL:
             raise TorchReadError(f"{path}: unsupported legacy protocol version")
         sys_info = RestrictedUnpickler(f, None).load()
         little = not isinstance(sys_info, dict) or sys_info.get("little_endian", True)
@@ -223,7 +224,9 @@ def _load_legacy(path):
             return Storage(storage_type, base=root, offset=offset, size=size)
 
         result = RestrictedUnpickler(f, load_storage).load()
-        keys = pickle.load(f)
+        keys = RestrictedUnpickler(f, None).load()
+        if not isinstance(keys, list):
+            raise TorchReadError(f"{path}: bad storage key list")
         for key in keys:
             if key not in roots:
                 raise TorchReadError(f"{path}: storage {key} listed but never referenced")

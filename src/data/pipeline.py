@@ -126,7 +126,7 @@ def train_transforms(image_size, crop_pct, interpolation, random_crop, hflip, co
         ops.append(vision.RandomColorAdjust(color_jitter, color_jitter, color_jitter))
     ops += [vision.Normalize(mean, std), vision.HWC2CHW()]
     if re_prob > 0:
-        ops.append(vision.RandomErasing(prob=re_prob))  # works on CHW arrays
+        ops.append(vision.RandomErasing(prob=re_prob, value="random"))  # on CHW; per-pixel normal noise as timm
     return ops
 
 

@@ -4,10 +4,14 @@ The file is written inside a temporary directory next to the target, re-loaded i
 with the Cell on a fixed input; only then is it moved into place with ``os.replace``. Any failure (bad checkpoint,
 export error, verification above ``verify_tolerance``) leaves no output file behind.
 """
+import json
 import os
 import tempfile
 
 import numpy as np
+
+from src.files import ensure_dir
+from src.record import CKPT_KEY, make_record, sidecar_path, write_sidecar
 
 from . import DeployError, lite
 from .runtimes import build_cell, onnxruntime_available, open_runner
@@ -72,13 +76,20 @@ def write_mindir(net, path, x, dynamic, file_format="MINDIR"):
     ms.export(net, _export_input(x, dynamic), file_name=path, file_format=file_format)
 
 
-def write_onnx(net, path, x, dynamic):
-    """ONNX via ``mindspore.onnx.export`` (one ONNX export per process: a second one crashes MindSpore 2.10)."""
+def write_onnx(net, path, x, dynamic, record=None):
+    """ONNX via ``mindspore.onnx.export`` (one ONNX export per process: a second one crashes MindSpore 2.10),
+    with the model record in the file's metadata."""
     import mindspore as ms
 
     axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
     ms.onnx.export(net, ms.Tensor(x), file_name=path, input_names=["input"], output_names=["logits"],
                    dynamic_axes=axes)
+    if record:
+        import onnx
+
+        model = onnx.load(path)
+        onnx.helper.set_model_props(model, {CKPT_KEY: json.dumps(record)})
+        onnx.save(model, path)
 
 
 def write_lite(net, path, x, dynamic):
@@ -92,12 +103,12 @@ def write_lite(net, path, x, dynamic):
         lite.convert_onnx(stem + ".onnx", path)
 
 
-def write(fmt, net, path, x, dynamic):
-    """Write ``net`` to ``path`` in ``fmt``."""
+def write(fmt, net, path, x, dynamic, record=None):
+    """Write ``net`` to ``path`` in ``fmt`` (ONNX files also carry ``record`` inside)."""
     if fmt in ("MINDIR", "AIR"):
         write_mindir(net, path, x, dynamic, fmt)
     elif fmt == "ONNX":
-        write_onnx(net, path, x, dynamic)
+        write_onnx(net, path, x, dynamic, record)
     else:
         write_lite(net, path, x, dynamic)
 
@@ -136,35 +147,47 @@ def verify(path, fmt, inputs, references, tolerance):
     return diff
 
 
-def export_main(cfg):
-    """Entry point of ``export.py``."""
-    from src.models import RepGhostModule, model_family, reparameterize
-    from src.runtime import init_context
+def exported_form(net):
+    """Record form of the exported graph: 'deploy' for a re-parameterized RepGhost net, else 'train'."""
+    from src.models import RepGhostModule
 
-    fmt = check_request(cfg)
-    init_context(cfg)
-    net = build_cell(cfg, cfg.ckpt_file)
-    if cfg.image_size < net.min_input_size:
-        raise DeployError(f"image_size must be >= {net.min_input_size} for {cfg.model}, got {cfg.image_size}")
-    if not cfg.ckpt_file:
-        print("warning: no --ckpt_file given, exporting randomly initialised weights")
-    else:
-        print(f"loaded {cfg.ckpt_file}")
-    train_form = any(isinstance(c, RepGhostModule) and not c.deploy for _, c in net.cells_and_names())
-    if model_family(cfg.model) == "repghostnet" and train_form:
+    deployed = any(isinstance(c, RepGhostModule) and c.deploy for _, c in net.cells_and_names())
+    return "deploy" if deployed else "train"
+
+
+def prepare_net(cfg):
+    """The Cell to export (RepGhost re-parameterized unless ``--no_reparam``) and the checkpoint's record."""
+    from src.models import RepGhostModule, reparameterize
+
+    net, record = build_cell(cfg, cfg.ckpt_file)
+    print(f"loaded {cfg.ckpt_file}" if cfg.ckpt_file else
+          "warning: no --ckpt_file given, exporting randomly initialised weights")
+    if any(isinstance(c, RepGhostModule) and not c.deploy for _, c in net.cells_and_names()):
         if cfg.no_reparam:
             print("RepGhost: keeping the train form (--no_reparam)")
         else:
             reparameterize(net)
             print("RepGhost: re-parameterized to the deploy form (fused cheap branches; --no_reparam keeps "
                   "the train form)")
+    return net, record
+
+
+def export_main(cfg):
+    """Entry point of ``export.py``: write, verify, then move the file and its record sidecar into place."""
+    from src.runtime import init_context
+
+    fmt = check_request(cfg)
+    final = output_path(cfg, FORMATS[fmt])
+    ensure_dir(os.path.dirname(final))
+    init_context(cfg)
+    net, source_record = prepare_net(cfg)
+    record = make_record(cfg, exported_form(net), (source_record or {}).get("class_names"),
+                         batch_size=None if cfg.dynamic_batch else cfg.batch_size)
     inputs = sample_inputs(cfg)
     references = eager_outputs(net, inputs)
-    final = output_path(cfg, FORMATS[fmt])
-    os.makedirs(os.path.dirname(final), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=os.path.dirname(final)) as tmp:
         path = os.path.join(tmp, os.path.basename(final))
-        write(fmt, net, path, inputs[0], cfg.dynamic_batch)
+        write(fmt, net, path, inputs[0], cfg.dynamic_batch, record)
         if not os.path.isfile(path):
             raise DeployError(f"{fmt} export produced no file")
         reason = skip_reason(fmt)
@@ -172,6 +195,7 @@ def export_main(cfg):
             print(f"verification skipped: {reason}")
         else:
             verify(path, fmt, inputs, references, cfg.verify_tolerance)
+        os.replace(write_sidecar(path, record), sidecar_path(final))
         os.replace(path, final)
-    print(f"wrote {final} ({os.path.getsize(final) / 1e6:.2f} MB)")
+    print(f"wrote {final} ({os.path.getsize(final) / 1e6:.2f} MB) and its record {os.path.basename(sidecar_path(final))}")
     return 0

@@ -1,19 +1,23 @@
 """``infer.py``: top-k predictions of a ``.ckpt``, ``.mindir``, ``.onnx`` or ``.ms`` model on images.
 
 Preprocessing is ``src.data.transforms.eval_preprocess`` (pure OpenCV + NumPy, equal to the MindSpore eval
-pipeline), so every runtime sees the same input. A ``.ms`` model runs in the Lite side env; MindSpore is then
-never imported.
+pipeline) with the settings the model file carries (its record), so every runtime sees the input the model was
+trained for. A ``.ms`` model runs in the Lite side env; MindSpore is then never imported.
 """
+import logging
 import os
 
 import numpy as np
 
+from src.data.folders import IMG_EXTENSIONS, is_image_file
+from src.errors import DataError
+
 from . import DeployError
 from .labels import class_names
-from .runtimes import open_runner
+from .runtimes import open_model
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CHUNK = 32  # images per run for models with a dynamic batch (one compile for up to 32 images)
+log = logging.getLogger("ghostnet.infer")
 
 
 def list_images(spec):
@@ -21,9 +25,9 @@ def list_images(spec):
     if not spec:
         raise DeployError("--input is required: an image, a folder of images or a .txt list of image paths")
     if os.path.isdir(spec):
-        paths = sorted(os.path.join(spec, n) for n in os.listdir(spec) if n.lower().endswith(IMAGE_EXTENSIONS))
+        paths = sorted(os.path.join(spec, n) for n in os.listdir(spec) if is_image_file(n))
         if not paths:
-            raise DeployError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {spec}")
+            raise DeployError(f"no images ({', '.join(IMG_EXTENSIONS)}) in {spec}")
         return paths
     if not os.path.isfile(spec):
         raise DeployError(f"input not found: {spec}")
@@ -38,13 +42,26 @@ def list_images(spec):
     return paths
 
 
-def preprocess(paths, cfg, image_size):
-    """Decoded, resized, centre-cropped and normalised images as one float32 NCHW array."""
+def preprocess(paths, cfg, image_size, skip_bad=False):
+    """``(inputs, kept paths)``: decoded, resized, centre-cropped and normalised images as one float32 NCHW
+    array. A file that does not decode completely is an error naming it, or with ``skip_bad`` a warning."""
     from src.data.decode import read_image
     from src.data.transforms import eval_preprocess
 
-    return np.stack([eval_preprocess(read_image(p), image_size, cfg.crop_pct, cfg.mean, cfg.std,
-                                     cfg.interpolation) for p in paths])
+    arrays, kept = [], []
+    for path in paths:
+        try:
+            image = read_image(path)
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            log.warning("skipped %s", exc)
+            continue
+        arrays.append(eval_preprocess(image, image_size, cfg.crop_pct, cfg.mean, cfg.std, cfg.interpolation))
+        kept.append(path)
+    if not arrays:
+        raise DataError("none of the input files is a decodable image")
+    return np.stack(arrays), kept
 
 
 def predict(runner, inputs):
@@ -69,25 +86,28 @@ def top_k(probs, k):
     return np.argsort(-probs, axis=1, kind="stable")[:, :k]
 
 
+def format_predictions(path, row, k, names):
+    """The lines printed for one image: its path, then ``  1. class    N  p=0.xxxx  NAME`` per rank."""
+    lines = [path]
+    for rank, idx in enumerate(top_k(row[None], min(k, len(row)))[0], 1):
+        lines.append(f"  {rank}. class {idx:4d}  p={row[idx]:.4f}" + (f"  {names[idx]}" if names else ""))
+    return lines
+
+
 def infer_main(cfg):
     """Entry point of ``infer.py``."""
     if not cfg.model_file:
-        raise DeployError("--model_file is required: a .ckpt (with --model/--num_classes), .mindir, .onnx or .ms")
+        raise DeployError("--model_file is required: a .ckpt, .mindir, .onnx or .ms file")
     paths = list_images(cfg.input)
     if os.path.splitext(cfg.model_file)[1].lower() in (".ckpt", ".mindir"):
         from src.runtime import init_context
 
         init_context(cfg)
-    runner = open_runner(cfg.model_file, cfg)
-    image_size = runner.input_shape[2] if runner.input_shape[2] > 0 else cfg.image_size
-    if image_size != cfg.image_size:
-        print(f"note: {cfg.model_file} takes {image_size}x{image_size} inputs; using that instead of "
-              f"image_size {cfg.image_size}")
-    probs = softmax(predict(runner, preprocess(paths, cfg, image_size)))
-    names = class_names(cfg.labels_file, probs.shape[1])
-    for path, row, best in zip(paths, probs, top_k(probs, min(cfg.top_k, probs.shape[1]))):
-        print(path)
-        for rank, idx in enumerate(best, 1):
-            name = f"  {names[idx]}" if names else ""
-            print(f"  {rank}. class {idx:4d}  p={row[idx]:.4f}{name}")
+    runner = open_model(cfg, cfg.model_file)
+    inputs, paths = preprocess(paths, cfg, cfg.image_size, skip_bad=os.path.isdir(cfg.input))
+    probs = softmax(predict(runner, inputs))
+    record = runner.record or {}
+    names = class_names(cfg.labels_file, probs.shape[1], record.get("class_names"))
+    for path, row in zip(paths, probs):
+        print("\n".join(format_predictions(path, row, cfg.top_k, names)))
     return 0

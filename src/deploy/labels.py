@@ -1,10 +1,11 @@
 """Class names for printed predictions: a ``--labels_file``, the ImageNet-1k or Oxford-IIIT Pets names, or none."""
 import os
 
+from src.errors import ROOT
+
 from . import DeployError
 
-IMAGENET_NAMES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                              "assets", "imagenet", "class_names.txt")
+IMAGENET_NAMES = os.path.join(ROOT, "assets", "imagenet", "class_names.txt")
 
 # Oxford-IIIT Pets CLASS_ID 1..37 order of annotations/list.txt (capitalised names are cats).
 PETS_BREEDS = [
@@ -25,13 +26,16 @@ def read_labels(path):
         return [line.strip() for line in f if line.strip()]
 
 
-def class_names(labels_file, num_classes):
-    """Names for ``num_classes`` outputs (ImageNet-1k for 1000, Pets for 37), or None with the reason printed."""
+def class_names(labels_file, num_classes, carried=None):
+    """Names for ``num_classes`` outputs: ``labels_file``, else the names the model file carries (``carried``),
+    else ImageNet-1k for 1000 and Pets for 37; otherwise None with the reason printed."""
     if labels_file:
         names = read_labels(labels_file)
         if len(names) != num_classes:
             raise DeployError(f"{labels_file} has {len(names)} names but the model has {num_classes} classes")
         return names
+    if carried and len(carried) == num_classes:
+        return list(carried)
     if num_classes == len(PETS_BREEDS):  # the project's only 37-class dataset
         return PETS_BREEDS
     if num_classes == 1000:

@@ -11,9 +11,10 @@ import tempfile
 
 import numpy as np
 
+from src.errors import ROOT
+
 from . import DeployError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lite_worker.py")
 SETUP_SCRIPT = os.path.join(ROOT, "scripts", "setup_lite_env.sh")
 
@@ -67,9 +68,10 @@ def convert_mindir(mindir_file, ms_file, config_file=""):
     _run(cmd + ([f"--configFile={config_file}"] if config_file else []), "converter_lite")
 
 
-def input_shape(ms_file):
-    """Input shape of a ``.ms`` model (-1 for a dynamic dimension)."""
-    return _json_line(_worker("info", "--model", ms_file))["input_shape"]
+def io_shapes(ms_file):
+    """``(input shape, output shape)`` of a ``.ms`` model (-1 for a dynamic dimension)."""
+    info = _json_line(_worker("info", "--model", ms_file))
+    return info["input_shape"], info["output_shape"]
 
 
 def predict(ms_file, batch, threads=2):

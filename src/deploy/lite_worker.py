@@ -5,7 +5,7 @@ The only mindspore-lite on PyPI is 2.0.0 for Python 3.7, so this file is self-co
 imports, Python 3.7 syntax. Commands:
   convert --onnx M.onnx --output BASE [--config_file CFG]   write BASE.ms (ONNX -> MINDIR_LITE)
   predict --model M.ms --input X.npy --output Y.npy         run a float32 NCHW batch; the model is resized to its size
-  info --model M.ms                                         print the input shape as JSON
+  info --model M.ms                                         print the input and output shapes as JSON
   bench --model M.ms --shape 1,3,224,224 [--warmup W --loops L]  print per-run latencies (ms) as JSON
 All take --threads N (default 2).
 """
@@ -65,7 +65,9 @@ def main(argv):
     elif args.command == "predict":
         np.save(args.output, run(load(args.model, args.threads), np.load(args.input)))
     elif args.command == "info":
-        print(json.dumps({"input_shape": list(load(args.model, 1).get_inputs()[0].shape)}))
+        model = load(args.model, 1)
+        print(json.dumps({"input_shape": list(model.get_inputs()[0].shape),
+                          "output_shape": list(model.get_outputs()[0].shape)}))
     else:
         model = load(args.model, args.threads)
         batch = np.random.RandomState(0).standard_normal([int(d) for d in args.shape.split(",")])

@@ -7,45 +7,56 @@ import os
 
 import numpy as np
 
+from src.errors import DataError
+from src.record import apply_record, read_sidecar
+
 from . import DeployError, lite
 
 EXTENSIONS = {".ckpt": "ckpt", ".mindir": "mindir", ".onnx": "onnx", ".ms": "lite"}
 
 
 def build_cell(cfg, ckpt_file=""):
-    """The network of ``cfg.model`` in eval mode, strictly loaded from ``ckpt_file`` when given.
+    """``(net, record)``: the network of ``cfg.model`` in eval mode, strictly loaded from ``ckpt_file`` when
+    given, and the checkpoint's model record (None without one).
 
-    A RepGhost network is built in the form its checkpoint was saved in (deploy form: no ``fusion_bn``
-    parameters) and, with ``cfg.deploy``, a train-form one is re-parameterized after loading.
+    What the checkpoint's model record holds (model, class count, preprocessing) fills ``cfg`` where the user set
+    nothing (:func:`src.record.apply_record`). A RepGhost network is built in the form its checkpoint was saved in
+    and, with ``cfg.deploy``, a train-form one is re-parameterized after loading.
     """
-    import mindspore as ms
+    from src.models import check_input_size, create_model, is_train_form, load_checkpoint_strict, model_family, \
+        read_checkpoint, reparameterize
 
-    from src.models import create_model, load_checkpoint_strict, model_family, reparameterize
-
+    params = record = None
+    if ckpt_file:
+        params, record = read_checkpoint(ckpt_file)
+        apply_record(cfg, record, ckpt_file)
+    check_input_size(cfg.model, cfg.image_size)
     kwargs = {"dropout": cfg.dropout}
     repghost = model_family(cfg.model) == "repghostnet"
     if repghost:
-        kwargs["deploy"] = (bool(cfg.deploy) if not ckpt_file else os.path.isfile(ckpt_file) and not any(
-            ".fusion_bn." in k for k in ms.load_checkpoint(ckpt_file)))
+        kwargs["deploy"] = bool(cfg.deploy) if params is None else not is_train_form(params)
     net = create_model(cfg.model, num_classes=cfg.num_classes, **kwargs)
-    if ckpt_file:
+    if params is not None:
         try:
-            load_checkpoint_strict(net, ckpt_file)
-        except ValueError as exc:
+            load_checkpoint_strict(net, ckpt_file, params)
+        except DataError as exc:
+            hint = "" if record else " (a checkpoint without a model record needs --model and --num_classes)"
             raise DeployError(f"checkpoint does not match --model {cfg.model} --num_classes {cfg.num_classes} "
-                              f"(another architecture, width or class count?): {exc}") from None
+                              f"(another architecture, width or class count?){hint}: {exc}") from None
     if repghost and cfg.deploy:
         reparameterize(net)
     net.set_train(False)
-    return net
+    return net, record
 
 
 class CellRunner:
     """A MindSpore Cell (any batch size; input size chosen by the caller)."""
 
-    def __init__(self, net):
+    def __init__(self, net, record=None):
         self.net = net
         self.input_shape = [-1, 3, -1, -1]
+        self.num_classes = net.num_classes
+        self.record = record
 
     def __call__(self, batch):
         import mindspore as ms
@@ -64,6 +75,8 @@ class MindirRunner:
         with open(path, "rb") as f:
             proto.ParseFromString(f.read())
         self.input_shape = [int(d) for d in proto.graph.input[0].tensor[0].dims]
+        self.num_classes = int(proto.graph.output[0].tensor[0].dims[-1])
+        self.record = read_sidecar(path)
         self.cell = ms.nn.GraphCell(ms.load(path))
 
     def __call__(self, batch):
@@ -83,6 +96,8 @@ class OnnxRunner:
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0]
         self.input_shape = [d if isinstance(d, int) else -1 for d in self.input.shape]
+        self.num_classes = self.session.get_outputs()[0].shape[-1]
+        self.record = read_sidecar(path) or onnx_record(self.session)
 
     def __call__(self, batch):
         return self.session.run(None, {self.input.name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
@@ -93,10 +108,20 @@ class LiteRunner:
 
     def __init__(self, path, threads=2):
         self.path, self.threads = path, threads
-        self.input_shape = lite.input_shape(path)
+        self.input_shape, output_shape = lite.io_shapes(path)
+        self.num_classes = output_shape[-1]
+        self.record = read_sidecar(path)
 
     def __call__(self, batch):
         return lite.predict(self.path, batch, self.threads)
+
+
+def onnx_record(session):
+    """The model record an exported ONNX file carries in its metadata (``export.py`` writes it), or None."""
+    from src.record import CKPT_KEY, parse_record
+
+    raw = session.get_modelmeta().custom_metadata_map.get(CKPT_KEY)
+    return parse_record(raw, "ONNX metadata") if raw else None
 
 
 def onnxruntime_available():
@@ -116,7 +141,7 @@ def open_runner(path, cfg=None):
     if not os.path.isfile(path):
         raise DeployError(f"model file not found: {path}")
     if kind == "ckpt":
-        return CellRunner(build_cell(cfg, path))
+        return CellRunner(*build_cell(cfg, path))
     if kind == "mindir":
         return MindirRunner(path)
     if kind == "onnx":
@@ -124,3 +149,24 @@ def open_runner(path, cfg=None):
             raise DeployError("running .onnx files needs onnxruntime: pip install onnxruntime")
         return OnnxRunner(path)
     return LiteRunner(path)
+
+
+def open_model(cfg, path):
+    """A runner for any model file, with ``cfg`` completed and checked against what the file is.
+
+    A checkpoint fills ``cfg`` from its model record (see :func:`build_cell`). An exported graph is fixed to an
+    input size and a class count: both are read from the file itself, and its record (sidecar ``<file>.json``,
+    or ONNX metadata) supplies the model name, preprocessing and class names. A flag that contradicts the file is
+    a one-line error.
+    """
+    runner = open_runner(path, cfg)
+    if isinstance(runner, CellRunner):
+        return runner
+    apply_record(cfg, runner.record, path, fixed_input=True)
+    size = runner.input_shape[2]
+    file_facts = {"num_classes": runner.num_classes, "image_size": size if size > 0 else cfg.image_size}
+    for key, value in file_facts.items():
+        if key in cfg.explicit and cfg[key] != value:
+            raise DeployError(f"--{key} {cfg[key]} contradicts {path}, which has {key} {value}; drop --{key}")
+        cfg[key] = value
+    return runner

@@ -33,6 +33,15 @@ def check_model_name(name):
         raise ConfigError(f"unknown model '{name}'.{hint} Valid names: {', '.join(list_models())}")
 
 
+def check_input_size(name, image_size):
+    """Raise :class:`ConfigError` when ``image_size`` is below the smallest input model ``name`` accepts (32 px;
+    GhostNetV2 64 px, its attention pools the last feature map once more)."""
+    check_model_name(name)
+    minimum = MODELS[name][0].min_input_size
+    if image_size < minimum:
+        raise ConfigError(f"image_size must be >= {minimum} for {name}, got {image_size}")
+
+
 def model_family(name):
     """'ghostnet', 'repghostnet' or 'ghostnetv2'."""
     check_model_name(name)

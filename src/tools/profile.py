@@ -83,15 +83,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import mindspore as ms
-    from src.models import create_model, model_family
+    from src.errors import ConfigError
+    from src.models import check_input_size, create_model, model_family
 
     try:
-        family = model_family(args.model)
-        if args.image_size < 32:
-            raise ValueError(f"--image_size must be >= 32 (the network downsamples by 32), got {args.image_size}")
-        if args.deploy and family != "repghostnet":
-            raise ValueError(f"--deploy only applies to repghostnet_* models, not {args.model}")
-    except ValueError as exc:
+        check_input_size(args.model, args.image_size)
+        if args.deploy and model_family(args.model) != "repghostnet":
+            raise ConfigError(f"--deploy only applies to repghostnet_* models, not {args.model}")
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ms.set_device("CPU")

@@ -1,22 +1,21 @@
-"""Atomic checkpoint writing, rotation, fine-tuning loads and training-state resume."""
+"""Checkpoint writing (atomic, with the model record), rotation, fine-tuning loads and training-state resume."""
 import glob
 import os
 
 import mindspore as ms
 
 from ..errors import DataError
+from ..files import atomic_path
+from ..models import read_checkpoint
+from ..record import checkpoint_entry
 
 
-def save_atomic(obj, path, append_dict=None):
-    """Save a Cell or parameter list to ``path`` via a temporary file and ``os.replace``: never a partial file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.ckpt"
-    try:
-        ms.save_checkpoint(obj, tmp, append_dict=append_dict)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def save_atomic(obj, path, record=None, extra=None):
+    """Save a Cell or parameter list to ``path`` with ``record`` (and ``extra`` scalars) appended: complete or
+    not at all (:func:`src.files.atomic_path`; a full disk is a one-line error and leaves no temporary file)."""
+    append = {**checkpoint_entry(record), **(extra or {})}
+    with atomic_path(path) as tmp:
+        ms.save_checkpoint(obj, tmp, append_dict=append or None)
     return path
 
 
@@ -32,14 +31,16 @@ def params_as_list(named_tensors):
     return [{"name": name, "data": tensor} for name, tensor in named_tensors]
 
 
-def load_for_finetune(net, ckpt_path, log):
+def load_for_finetune(net, ckpt_path, log, model_name=None):
     """Load every matching parameter of ``ckpt_path`` into ``net``; a classifier of another size is re-initialised.
 
     Any other shape mismatch, or parameters of ``net`` absent from the checkpoint, is an error listing them.
     """
-    if not os.path.isfile(ckpt_path):
-        raise DataError(f"pretrained checkpoint not found: {ckpt_path}")
-    params = {k[len("ema."):] if k.startswith("ema.") else k: v for k, v in ms.load_checkpoint(ckpt_path).items()}
+    params, record = read_checkpoint(ckpt_path)
+    if record and model_name and record["model"] != model_name:
+        raise DataError(f"pretrained checkpoint {ckpt_path} holds {record['model']}, not --model {model_name}")
+    params = {k[len("ema."):] if k.startswith("ema.") else k: v for k, v in params.items()
+              if isinstance(v, ms.Parameter)}
     own = dict(net.parameters_and_names())
     skipped, bad = [], []
     for name, param in own.items():
@@ -50,23 +51,18 @@ def load_for_finetune(net, ckpt_path, log):
                 f"{name} {tuple(params[name].shape)} vs model {tuple(param.shape)}")
     if bad:
         raise DataError(f"pretrained checkpoint {ckpt_path} does not fit {len(bad)} parameters: "
-                         + "; ".join(bad[:6]) + (" ..." if len(bad) > 6 else ""))
+                        + "; ".join(bad[:6]) + (" ..." if len(bad) > 6 else ""))
     if skipped:
         log.info("fine-tuning: classifier re-initialised (checkpoint %s)", ", ".join(skipped))
     keep = {k: params[k] for k, p in own.items() if tuple(params[k].shape) == tuple(p.shape)}
     ms.load_param_into_net(net, keep, strict_load=False)
 
 
-def load_train_state(train_step, ckpt_path):
-    """Restore network, optimizer and EMA parameters from a training-state checkpoint; returns the saved epoch."""
-    if not os.path.isfile(ckpt_path):
-        raise DataError(f"resume checkpoint not found: {ckpt_path}")
-    params = ms.load_checkpoint(ckpt_path)
-    if "epoch" not in params:
-        raise DataError(f"{ckpt_path} is a model checkpoint, not a training state; resume from last_state.ckpt")
-    epoch = int(params.pop("epoch"))
+def load_train_state(train_step, params, ckpt_path):
+    """Restore network, optimizer, loss-scale and EMA parameters of a training state (read by
+    ``trainer.read_resume_state``) into ``train_step``."""
+    params = {k: v for k, v in params.items() if isinstance(v, ms.Parameter)}
     not_loaded, _ = ms.load_param_into_net(train_step, params, strict_load=True)
     if not_loaded:
         raise DataError(f"{ckpt_path} does not match this training setup (model/optimizer/EMA differ): "
-                         + ", ".join(not_loaded[:5]))
-    return epoch
+                        + ", ".join(not_loaded[:5]))

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
+from ..files import atomic_path, atomic_write
 
 
 def evaluate(net, dataset, num_classes):
@@ -41,6 +42,16 @@ class MetricsLog:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
+    def truncate(self, epochs):
+        """Keep only the records of the first ``epochs`` epochs (a resumed run continues after them)."""
+        kept = [r for r in self.read() if r.get("epoch", 0) <= epochs]
+        if not kept:
+            if os.path.exists(self.path):
+                os.remove(self.path)
+            return
+        with atomic_write(self.path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
+
     def read(self):
         if not os.path.exists(self.path):
             return []
@@ -73,7 +84,6 @@ def plot_curves(records, path, width=900, height=360):
         for value, y in ((hi, y0 + 12), (lo, y1 - 4)):
             cv2.putText(canvas, f"{value:.3f}", (x0 - 48, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
         cv2.putText(canvas, f"epoch {int(xmax)}", (x1 - 60, y1 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-    tmp = path + ".tmp.png"
-    cv2.imwrite(tmp, canvas)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        cv2.imwrite(tmp, canvas)
     return path

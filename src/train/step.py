@@ -1,4 +1,4 @@
-"""The compiled training step: loss, gradients, optional clipping, optimizer update and EMA of the weights."""
+"""The compiled training step: loss, gradients, loss scaling with overflow skip, clipping, optimizer, EMA."""
 import mindspore as ms
 from mindspore import nn, ops
 
@@ -30,28 +30,60 @@ def _ema_update(decay, shadow, param):
     return ops.assign(shadow, shadow * decay + ops.cast(param, shadow.dtype) * (1.0 - decay))
 
 
-class TrainStep(nn.TrainOneStepCell):
-    """``TrainOneStepCell`` (which already reduces gradients across data-parallel ranks) plus a static loss scale,
-    global-norm gradient clipping and an optional :class:`EMA` update after each optimizer step."""
+def _all_finite(grads):
+    return ops.stack([ops.isfinite(g).all() for g in grads]).all()
 
-    def __init__(self, net_with_loss, optimizer, loss_scale=1.0, clip_norm=0.0, ema=None):
-        super().__init__(net_with_loss, optimizer, sens=loss_scale)
+
+class TrainStep(nn.TrainOneStepWithLossScaleCell):
+    """One optimizer step with loss scaling: MindSpore's ``TrainOneStepWithLossScaleCell`` (gradient reduction
+    across data-parallel ranks, ``DynamicLossScaleUpdateCell`` / a fixed scale) plus global-norm clipping, an
+    optional :class:`EMA` update, and an on-device count of skipped (overflowed) steps.
+
+    Gradients are unscaled here, before clipping, so the optimizer sees true gradients. A step whose gradients are
+    not finite is skipped (no update, no EMA) and, with a dynamic scale, the scale is lowered. The base class
+    detects overflow only with Ascend/GPU float-status ops; after the reduction every rank holds the same
+    gradients, so an ``isfinite`` test decides identically on every device (CPU included, where the base class's
+    check does not run).
+    """
+
+    def __init__(self, net_with_loss, optimizer, scale_sense, clip_norm=0.0, ema=None):
+        super().__init__(net_with_loss, optimizer, scale_sense)
         self.clip_norm = clip_norm
         self.ema = ema
         self.use_ema = ema is not None
+        self.overflows = ms.Parameter(ms.Tensor(0, ms.int32), name="overflow_steps", requires_grad=False)
 
     def construct(self, *inputs):
         loss = self.network(*inputs)
-        sens = ops.fill(loss.dtype, loss.shape, self.sens)
-        grads = self.grad(self.network, self.weights)(*inputs, sens)
+        scale = self.scale_sense
+        grads = self.grad(self.network, self.weights)(*inputs, ops.ones_like(loss) * ops.cast(scale, loss.dtype))
         grads = self.grad_reducer(grads)
+        grads = self.hyper_map(ops.partial(_unscale, scale), grads)
+        overflow = ops.logical_not(_all_finite(grads))
+        overflow = self.process_loss_scale(overflow)
         if self.clip_norm > 0:
-            # clip the true (unscaled) norm: the optimizer divides by the loss scale afterwards
-            grads = ops.clip_by_global_norm(grads, self.clip_norm * self.sens)
-        loss = ops.depend(loss, self.optimizer(grads))
-        if self.use_ema:
-            loss = ops.depend(loss, self.ema())
+            grads = ops.clip_by_global_norm(grads, self.clip_norm)
+        if overflow:
+            loss = ops.depend(loss, ops.assign_add(self.overflows, ms.Tensor(1, ms.int32)))
+        else:
+            loss = ops.depend(loss, self.optimizer(grads))
+            if self.use_ema:
+                loss = ops.depend(loss, self.ema())
         return loss
+
+
+def _unscale(scale, grad):
+    return grad * ops.cast(ops.reciprocal(scale), grad.dtype)
+
+
+def loss_scale_sense(amp_level, kind, value):
+    """``scale_sense`` for :class:`TrainStep`: 1 in fp32 (O0), else a fixed Tensor or a
+    ``DynamicLossScaleUpdateCell`` (halve on overflow, double after 1000 clean steps)."""
+    if amp_level == "O0":
+        return ms.Tensor(1.0, ms.float32)
+    if kind == "dynamic":
+        return nn.DynamicLossScaleUpdateCell(loss_scale_value=value, scale_factor=2, scale_window=1000)
+    return ms.Tensor(value, ms.float32)
 
 
 def param_groups(net, weight_decay):

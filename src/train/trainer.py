@@ -1,50 +1,104 @@
-"""The training loop behind ``train.py``: data, model, optimizer, EMA, validation, checkpoints and resume."""
+"""The training loop behind ``train.py``.
+
+``train()`` reads as its steps: check the request (before anything is written), build the data, build the model
+and its training step, open the outputs, run the epochs, finish. A new run never mixes with an old one: a used
+output directory is refused unless the run resumes from it.
+"""
 import hashlib
 import logging
+import logging.handlers
+import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import mindspore as ms
 import numpy as np
 from mindspore import nn
 
 from ..config import save_config
-from ..errors import ConfigError, ProjectError
 from ..data import create_dataset
-from ..models import create_model, model_family
+from ..errors import ConfigError, DataError, OutputError, ProjectError
+from ..files import atomic_write, ensure_dir
+from ..models import check_input_size, create_model, read_checkpoint
+from ..record import make_record
 from ..runtime import init_context
 from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate, save_atomic
 from .distributed import init_distributed
 from .metrics import MetricsLog, evaluate, plot_curves
 from .schedule import warmup_cosine_lr
-from .step import EMA, TrainStep, param_groups
+from .step import EMA, TrainStep, loss_scale_sense, param_groups
 
 INTERRUPTED = 3  # exit code of a run stopped by ``stop_after_steps``
+RUN_FILES = ("last_state.ckpt", "metrics.jsonl", "best.ckpt")  # an output directory holding one of these is used
 
 
 class DivergedError(ProjectError, RuntimeError):
     """The loss or the weights became non-finite (usually a learning rate too high for the batch)."""
 
 
-def get_logger(output_dir, rank):
-    """Rank 0 logs to stdout and ``train.log``; other ranks only to ``train_rank<r>.log``."""
-    log = logging.getLogger(f"ghostnet.train.{rank}")
-    log.setLevel(logging.INFO)
-    log.handlers.clear()
-    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    name = "train.log" if rank == 0 else f"train_rank{rank}.log"
-    handlers = [logging.FileHandler(os.path.join(output_dir, name))]
-    if rank == 0:
-        handlers.append(logging.StreamHandler(sys.stdout))
-    for h in handlers:
-        h.setFormatter(fmt)
-        log.addHandler(h)
-    return log
+class RunLog:
+    """The ``ghostnet`` logger of one training process (the data pipeline logs to its child ``ghostnet.data``).
+
+    Rank 0 logs to stdout and ``train.log``, rank r only to ``train_rank<r>.log``. Until the output directory is
+    known to be usable, records wait in memory, so a run refused for bad input leaves no log file behind.
+    """
+
+    def __init__(self, rank):
+        self.rank = rank
+        self.log = logging.getLogger("ghostnet")
+        self.log.setLevel(logging.INFO)
+        self.fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+        self.handlers = []
+        if rank == 0:
+            self._add(logging.StreamHandler(sys.stdout))
+        self.buffer = self._add(logging.handlers.MemoryHandler(capacity=1 << 20, flushLevel=logging.CRITICAL + 1))
+
+    def _add(self, handler):
+        handler.setFormatter(self.fmt)
+        self.log.addHandler(handler)
+        self.handlers.append(handler)
+        return handler
+
+    def open_file(self, output_dir):
+        """Start ``train.log`` (or ``train_rank<r>.log``) with every record logged so far."""
+        name = "train.log" if self.rank == 0 else f"train_rank{self.rank}.log"
+        handler = self._add(logging.FileHandler(os.path.join(output_dir, name), encoding="utf-8"))
+        self.buffer.setTarget(handler)
+        self.buffer.flush()
+        self.close_handler(self.buffer)
+
+    def close_handler(self, handler):
+        self.log.removeHandler(handler)
+        self.handlers.remove(handler)
+        handler.close()
+
+    def close(self):
+        for handler in list(self.handlers):
+            self.close_handler(handler)
+
+
+@dataclass
+class Data:
+    train: object
+    val: object
+    class_names: list
+    steps: int
+
+
+@dataclass
+class Model:
+    net: object
+    eval_net: object
+    step: object
+    optimizer: object
+    ema: object
+    rates: np.ndarray
 
 
 def check_train_config(cfg):
-    """Reject values that would fail later or silently do nothing."""
+    """Reject values that would fail later or silently do nothing (nothing has been written yet)."""
     for key in ("epochs", "batch_size", "ckpt_interval", "log_interval"):
         if cfg[key] < 1:
             raise ConfigError(f"--{key} must be >= 1, got {cfg[key]}")
@@ -52,17 +106,105 @@ def check_train_config(cfg):
         raise ConfigError(f"--lr must be > 0, got {cfg.lr}")
     if cfg.amp_level not in ("O0", "O1", "O2", "O3"):
         raise ConfigError(f"--amp_level must be O0, O1, O2 or O3, got {cfg.amp_level}")
+    if cfg.loss_scale_type not in ("dynamic", "static"):
+        raise ConfigError(f"--loss_scale_type must be dynamic or static, got {cfg.loss_scale_type}")
     if cfg.deploy:
         raise ConfigError("training uses the train form; drop --deploy (re-parameterize at export or eval time)")
+    if cfg.data_sink and cfg.device_target == "CPU":
+        raise ConfigError("--data_sink needs Ascend or GPU (MindSpore sinks data only to devices); drop it on CPU")
     if not cfg.data_path:
         raise ConfigError("--data_path is required (dataset root directory)")
-    model_family(cfg.model)
+    for key in ("pretrained", "resume"):
+        if cfg[key] and not os.path.isfile(cfg[key]):
+            raise DataError(f"{key} checkpoint not found: {cfg[key]}")
+    check_input_size(cfg.model, cfg.image_size)
 
 
-def data_kwargs(cfg):
-    """Keyword arguments of :func:`create_dataset` shared by train and validation sets."""
-    return {"image_size": cfg.image_size, "num_workers": cfg.num_workers, "crop_pct": cfg.crop_pct,
-            "interpolation": cfg.interpolation, "mean": cfg.mean, "std": cfg.std}
+def check_output_dir(cfg, resuming):
+    """A new run needs an output directory no other run has written to; a resumed run continues its own."""
+    out = cfg.output_dir
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputError(f"--output_dir {out} exists and is not a directory; choose another output path")
+    used = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
+    if used and not resuming:
+        raise OutputError(f"--output_dir {out} already holds a run ({used[0]}); continue it with --resume "
+                          f"{os.path.join(out, 'last_state.ckpt')} or choose a fresh --output_dir")
+
+
+def read_resume_state(path):
+    """``(params, epoch, best_top1)`` of a training-state checkpoint written by :func:`save_epoch`."""
+    params, _ = read_checkpoint(path)
+    if "epoch" not in params:
+        raise DataError(f"{path} is a model checkpoint, not a training state; resume from last_state.ckpt")
+    epoch = int(params.pop("epoch").asnumpy())
+    best = params.pop("best_top1", None)
+    return params, epoch, (float(best.asnumpy()) if best is not None else 0.0)
+
+
+def build_data(cfg, rank, world, start_epoch):
+    """Training set (this rank's shard, shuffled per epoch), validation set (rank 0), class names, steps."""
+    shards = {"num_shards": world, "shard_id": rank} if world > 1 else {}
+    common = {"image_size": cfg.image_size, "num_workers": cfg.num_workers, "crop_pct": cfg.crop_pct,
+              "interpolation": cfg.interpolation, "mean": cfg.mean, "std": cfg.std, "cache_dir": cfg.cache_dir}
+    train_ds, class_names = create_dataset(
+        cfg.dataset, cfg.data_path, "train", batch_size=cfg.batch_size, training=True, shuffle=cfg.shuffle,
+        seed=cfg.seed, start_epoch=start_epoch, random_crop=cfg.random_crop, hflip=cfg.hflip,
+        color_jitter=cfg.color_jitter, auto_augment=cfg.auto_augment, re_prob=cfg.re_prob, drop_remainder=True,
+        max_steps=cfg.max_steps_per_epoch or None, **shards, **common)
+    if len(class_names) != cfg.num_classes:
+        raise ConfigError(f"the dataset has {len(class_names)} classes but num_classes={cfg.num_classes}; "
+                          f"pass --num_classes {len(class_names)}")
+    steps = train_ds.get_dataset_size()
+    if steps == 0:
+        raise ConfigError(f"the training set gives no full batch of {cfg.batch_size}; lower --batch_size")
+    val_ds = None
+    if cfg.eval_interval and rank == 0:  # rank 0 validates on the whole set; the others go on training
+        val_ds, _ = create_dataset(cfg.dataset, cfg.data_path, "val", batch_size=cfg.batch_size, training=False,
+                                   drop_remainder=False, **common)
+    return Data(train_ds, val_ds, class_names, steps)
+
+
+def build_model(cfg, data, world, log, resume_params):
+    """Network (fine-tuned / frozen BN / AMP as asked), optimizer with the per-step LR, EMA, training step and a
+    separate evaluation network; a resumed run restores every parameter and optimizer slot."""
+    net = create_model(cfg.model, num_classes=cfg.num_classes, dropout=cfg.dropout)
+    if cfg.pretrained:
+        load_for_finetune(net, cfg.pretrained, log, cfg.model)
+    if cfg.freeze_bn:
+        freeze_batchnorm(net)
+    if cfg.amp_level != "O0":
+        net = ms.amp.auto_mixed_precision(net, cfg.amp_level)
+    scale = world if cfg.scale_lr else 1
+    rates = warmup_cosine_lr(cfg.lr * scale, cfg.min_lr, cfg.warmup_lr * scale, cfg.warmup_epochs, cfg.epochs,
+                             data.steps)
+    optimizer = nn.Momentum(param_groups(net, cfg.weight_decay), learning_rate=ms.Tensor(rates),
+                            momentum=cfg.momentum, use_nesterov=cfg.nesterov)
+    ema = EMA(net.get_parameters(), cfg.ema_decay) if cfg.ema else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    step = TrainStep(nn.WithLossCell(net, loss_fn), optimizer,
+                     loss_scale_sense(cfg.amp_level, cfg.loss_scale_type, cfg.loss_scale), cfg.clip_grad_norm, ema)
+    step.set_train(True)
+    if resume_params is not None:
+        load_train_state(step, resume_params, cfg.resume)
+    eval_net = None
+    if data.val is not None:
+        eval_net = create_model(cfg.model, num_classes=cfg.num_classes)
+        eval_net.set_train(False)
+    return Model(net, eval_net, step, optimizer, ema, rates)
+
+
+def open_outputs(cfg, rank, run_log, class_names, start_epoch):
+    """Create the output directory, start the log file, write config.yaml and class_names.txt (rank 0) and
+    return the metrics log, cut back to ``start_epoch`` so a resumed run never repeats an epoch."""
+    ensure_dir(cfg.output_dir)
+    run_log.open_file(cfg.output_dir)
+    metrics = MetricsLog(os.path.join(cfg.output_dir, "metrics.jsonl"))
+    if rank == 0:
+        save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"), "train")
+        with atomic_write(os.path.join(cfg.output_dir, "class_names.txt"), "w") as f:
+            f.write("\n".join(class_names) + "\n")
+        metrics.truncate(start_epoch)
+    return metrics
 
 
 def train(cfg):
@@ -72,104 +214,92 @@ def train(cfg):
     rank, world = init_distributed(cfg)
     if "{rank}" in cfg.data_path:  # per-rank local copies of the data, e.g. /local/ssd{rank}/imagenet
         cfg.data_path = cfg.data_path.format(rank=rank)
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    log = get_logger(cfg.output_dir, rank)
-    shards = {"num_shards": world, "shard_id": rank} if world > 1 else {}
+    run_log = RunLog(rank)
+    try:
+        check_output_dir(cfg, bool(cfg.resume))
+        resume_params, start_epoch, best = read_resume_state(cfg.resume) if cfg.resume else (None, 0, 0.0)
+        data = build_data(cfg, rank, world, start_epoch)
+        model = build_model(cfg, data, world, run_log.log, resume_params)
+        metrics = open_outputs(cfg, rank, run_log, data.class_names, start_epoch)
+        log = run_log.log
+        if cfg.resume:
+            log.info("resumed from %s at epoch %d (step %d, lr %.6g, best val top-1 %.4f)", cfg.resume, start_epoch,
+                     int(model.optimizer.global_step.asnumpy()),
+                     model.rates[min(start_epoch * data.steps, len(model.rates) - 1)], best)
+        log.info("training %s on %s: %d classes, %d steps/epoch x %d epochs, batch %d x %d device(s)", cfg.model,
+                 cfg.dataset, cfg.num_classes, data.steps, cfg.epochs, cfg.batch_size, world)
+        best = run_epochs(cfg, rank, world, data, model, metrics, log, start_epoch, best)
+        log.info("rank %d trainable-parameter digest %s", rank, parameter_digest(model.net))
+        if rank == 0:
+            plot_curves(metrics.read(), os.path.join(cfg.output_dir, "curves.png"))
+            log.info("done%s; outputs in %s", f": best val top-1 {best:.4f}" if data.val is not None else "",
+                     cfg.output_dir)
+        return 0
+    finally:
+        run_log.close()
 
-    def train_set(epoch):
-        return create_dataset(cfg.dataset, cfg.data_path, "train", batch_size=cfg.batch_size,
-                              training=cfg.random_crop, shuffle=cfg.shuffle, seed=cfg.seed + epoch,
-                              hflip=cfg.hflip, color_jitter=cfg.color_jitter, auto_augment=cfg.auto_augment,
-                              re_prob=cfg.re_prob, drop_remainder=True, **shards, **data_kwargs(cfg))
 
-    train_ds, class_names = train_set(0)
-    if len(class_names) != cfg.num_classes:
-        raise ConfigError(f"the dataset has {len(class_names)} classes but num_classes={cfg.num_classes}; "
-                          f"pass --num_classes {len(class_names)}")
-    steps = train_ds.get_dataset_size()
-    if cfg.max_steps_per_epoch:
-        steps = min(steps, cfg.max_steps_per_epoch)
-    if steps == 0:
-        raise ConfigError(f"the training set gives no full batch of {cfg.batch_size}; lower --batch_size")
-    val_ds = None
-    if cfg.eval_interval and rank == 0:  # rank 0 validates on the whole set; the others go on training
-        val_split = "test" if cfg.dataset == "pets" else "val"
-        val_ds, _ = create_dataset(cfg.dataset, cfg.data_path, val_split, batch_size=cfg.batch_size,
-                                   training=False, drop_remainder=False, **data_kwargs(cfg))
+def step_stream(cfg, data, model, epochs):
+    """Per epoch, a generator of ``(steps done in the epoch, last loss Tensor)``.
 
-    net = create_model(cfg.model, num_classes=cfg.num_classes, dropout=cfg.dropout)
-    if cfg.pretrained:
-        load_for_finetune(net, cfg.pretrained, log)
-    if cfg.freeze_bn:
-        freeze_batchnorm(net)
-    if cfg.amp_level != "O0":
-        net = ms.amp.auto_mixed_precision(net, cfg.amp_level)
-    loss_scale = cfg.loss_scale if cfg.amp_level != "O0" else 1.0
-    lr = cfg.lr * (world if cfg.scale_lr else 1)
-    warmup_lr = cfg.warmup_lr * (world if cfg.scale_lr else 1)
-    rates = warmup_cosine_lr(lr, cfg.min_lr, warmup_lr, cfg.warmup_epochs, cfg.epochs, steps)
-    optimizer = nn.Momentum(param_groups(net, cfg.weight_decay), learning_rate=ms.Tensor(rates),
-                            momentum=cfg.momentum, use_nesterov=cfg.nesterov, loss_scale=loss_scale)
-    ema = EMA(net.get_parameters(), cfg.ema_decay) if cfg.ema else None
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    step_cell = TrainStep(nn.WithLossCell(net, loss_fn), optimizer, loss_scale, cfg.clip_grad_norm, ema)
-    step_cell.set_train(True)
-    start_epoch = load_train_state(step_cell, cfg.resume) if cfg.resume else 0
-    if cfg.resume:
-        log.info("resumed from %s at epoch %d (step %d, lr %.6g)", cfg.resume, start_epoch,
-                 int(optimizer.global_step.asnumpy()), rates[min(start_epoch * steps, len(rates) - 1)])
-    eval_net = create_model(cfg.model, num_classes=cfg.num_classes) if val_ds is not None else None
-    if eval_net is not None:
-        eval_net.set_train(False)
+    Host mode runs one step per batch of a single dataset iterator built once for the run. Sink mode (Ascend/GPU)
+    runs ``gcd(steps, log_interval)`` steps per call on the device. Neither reads a value back to the host.
+    """
+    if cfg.data_sink:
+        size = math.gcd(data.steps, cfg.log_interval)
+        sink = ms.data_sink(model.step, data.train, sink_size=size)
+        return lambda: (((k + 1) * size, sink()) for k in range(data.steps // size))
+    iterator = data.train.create_tuple_iterator(num_epochs=epochs)
+    return lambda: ((i + 1, model.step(images, labels)) for i, (images, labels) in enumerate(iterator))
 
-    if rank == 0:
-        save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"), "train")
-        with open(os.path.join(cfg.output_dir, "class_names.txt"), "w", encoding="utf-8") as f:
-            f.write("\n".join(class_names) + "\n")
-    metrics = MetricsLog(os.path.join(cfg.output_dir, "metrics.jsonl"))
-    log.info("training %s on %s: %d classes, %d steps/epoch x %d epochs, batch %d x %d device(s)", cfg.model,
-             cfg.dataset, cfg.num_classes, steps, cfg.epochs, cfg.batch_size, world)
-    best = max([r.get("val_top1") or 0.0 for r in metrics.read()] + [0.0])
+
+def run_epochs(cfg, rank, world, data, model, metrics, log, start_epoch, best):
+    """Train from ``start_epoch``; validate and checkpoint after each epoch; returns the best val top-1."""
+    epochs = step_stream(cfg, data, model, cfg.epochs - start_epoch)
     run_start = time.time()
     for epoch in range(start_epoch, cfg.epochs):
-        ds = train_ds if epoch == 0 else train_set(epoch)[0]
-        epoch_start, losses, tick = time.time(), [], time.time()
-        for i, (images, labels) in enumerate(ds.create_tuple_iterator(num_epochs=1)):
-            if i >= steps:
-                break
-            loss = float(step_cell(images, labels).asnumpy())
-            losses.append(loss)
-            global_step = epoch * steps + i + 1
-            if (i + 1) % cfg.log_interval == 0 or i + 1 == steps:
-                since = (i + 1) - (i // cfg.log_interval) * cfg.log_interval  # steps in this interval
-                ips = cfg.batch_size * world * since / max(time.time() - tick, 1e-9)
-                tick = time.time()
-                log.info("epoch %d/%d step %d/%d loss %.4f lr %.6g %.1f img/s", epoch + 1, cfg.epochs, i + 1,
-                         steps, loss, rates[global_step - 1], ips)
-            if cfg.stop_after_steps and global_step >= cfg.stop_after_steps:
-                log.info("stopping after %d steps (stop_after_steps): simulated interruption", global_step)
-                logging.shutdown()
-                os._exit(INTERRUPTED)
-        bad = [p.name for p in net.trainable_params() if not np.isfinite(p.asnumpy()).all()]
-        if not losses or not np.isfinite(losses).all() or bad:
-            raise DivergedError(f"training diverged in epoch {epoch + 1} (loss {losses[-1] if losses else None}, "
-                               f"non-finite weights: {', '.join(bad[:3]) or 'none'}); lower --lr")
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "lr": float(rates[global_step - 1]),
-                  "epoch_time": time.time() - epoch_start}
+        record = train_one_epoch(cfg, world, data, model, epochs(), epoch, log)
         done = epoch + 1
-        if val_ds is not None and (done % cfg.eval_interval == 0 or done == cfg.epochs):
-            record.update(validate(net, eval_net, ema, val_ds, cfg.num_classes))
+        if data.val is not None and (done % cfg.eval_interval == 0 or done == cfg.epochs):
+            record.update(validate(model.net, model.eval_net, model.ema, data.val, cfg.num_classes))
         eta = (time.time() - run_start) / (done - start_epoch) * (cfg.epochs - done)
         log.info("epoch %d done in %.1fs, loss %.4f%s, ETA %.0fs", done, record["epoch_time"], record["train_loss"],
                  "".join(f", {k} {record[k]:.4f}" for k in ("val_top1", "val_top5", "ema_top1") if k in record), eta)
         if rank == 0:
-            best = save_epoch(cfg, net, ema, step_cell, record, best, log)
+            best = save_epoch(cfg, model, data.class_names, record, best, log)
             metrics.append(record)
-    log.info("rank %d trainable-parameter digest %s", rank, parameter_digest(net))
-    if rank == 0:
-        plot_curves(metrics.read(), os.path.join(cfg.output_dir, "curves.png"))
-        log.info("done%s; outputs in %s", f": best val top-1 {best:.4f}" if val_ds is not None else "", cfg.output_dir)
-    return 0
+    return best
+
+
+def train_one_epoch(cfg, world, data, model, stream, epoch, log):
+    """Run one epoch of the step stream; loss values reach the host only at log intervals and at the end."""
+    start = tick = time.time()
+    losses, last_logged, global_step = [], 0, epoch * data.steps
+    for done, loss in stream:
+        losses.append(loss)
+        global_step = epoch * data.steps + done
+        if done - last_logged >= cfg.log_interval or done == data.steps:
+            ips = cfg.batch_size * world * (done - last_logged) / max(time.time() - tick, 1e-9)
+            tick, last_logged = time.time(), done
+            log.info("epoch %d/%d step %d/%d loss %.4f lr %.6g %.1f img/s%s", epoch + 1, cfg.epochs, done,
+                     data.steps, float(loss.asnumpy()), model.rates[global_step - 1], ips, overflow_note(model.step))
+        if cfg.stop_after_steps and global_step >= cfg.stop_after_steps:
+            log.info("stopping after %d steps (stop_after_steps): simulated interruption", global_step)
+            logging.shutdown()
+            os._exit(INTERRUPTED)
+    values = np.array([float(loss.asnumpy()) for loss in losses])
+    bad = [p.name for p in model.net.trainable_params() if not np.isfinite(p.asnumpy()).all()]
+    if not len(values) or not np.isfinite(values).all() or bad:
+        raise DivergedError(f"training diverged in epoch {epoch + 1} (loss {values[-1] if len(values) else None}, "
+                            f"non-finite weights: {', '.join(bad[:3]) or 'none'}); lower --lr")
+    return {"epoch": epoch + 1, "train_loss": float(values.mean()), "lr": float(model.rates[global_step - 1]),
+            "epoch_time": time.time() - start, "overflow_steps": int(model.step.overflows.asnumpy())}
+
+
+def overflow_note(step):
+    """``, N overflow steps skipped (loss scale S)`` once loss scaling has skipped a step, else nothing."""
+    count = int(step.overflows.asnumpy())
+    return f", {count} overflow steps skipped (loss scale {float(step.scale_sense.asnumpy()):g})" if count else ""
 
 
 def freeze_batchnorm(net):
@@ -212,23 +342,26 @@ def validate(net, eval_net, ema, val_ds, num_classes):
     return record
 
 
-def save_epoch(cfg, net, ema, step_cell, record, best, log):
-    """Periodic model (and EMA) checkpoints, best.ckpt by validation top-1, and the resumable training state."""
-    epoch = record["epoch"]
-    out = cfg.output_dir
+def save_epoch(cfg, model, class_names, record, best, log):
+    """Periodic model (and EMA) checkpoints, best.ckpt by validation top-1, and the resumable training state
+    (which keeps the best score, so a resumed run never overwrites best.ckpt with a worse model). Every
+    checkpoint carries the model record (:mod:`src.record`)."""
+    epoch, out = record["epoch"], cfg.output_dir
+    meta = make_record(cfg, "train", class_names)
     if epoch % cfg.ckpt_interval == 0 or epoch == cfg.epochs:
-        save_atomic(net, os.path.join(out, f"{cfg.model}-e{epoch:04d}.ckpt"))
+        save_atomic(model.net, os.path.join(out, f"{cfg.model}-e{epoch:04d}.ckpt"), meta)
         rotate(os.path.join(out, f"{cfg.model}-e[0-9][0-9][0-9][0-9].ckpt"), cfg.keep_checkpoints)
-        if ema is not None:
-            save_atomic(params_as_list(_ema_named(ema)), os.path.join(out, f"{cfg.model}-e{epoch:04d}-ema.ckpt"))
+        if model.ema is not None:
+            save_atomic(params_as_list(_ema_named(model.ema)), os.path.join(out, f"{cfg.model}-e{epoch:04d}-ema.ckpt"),
+                        meta)
             rotate(os.path.join(out, f"{cfg.model}-e[0-9][0-9][0-9][0-9]-ema.ckpt"), cfg.keep_checkpoints)
-    candidates = [(record.get("val_top1"), "weights", None), (record.get("ema_top1"), "EMA weights", ema)]
+    candidates = [(record.get("val_top1"), "weights", None), (record.get("ema_top1"), "EMA weights", model.ema)]
     for top1, what, source in candidates:
         if top1 is not None and top1 > best:
             best = top1
-            target = net if source is None else params_as_list(_ema_named(source))
-            save_atomic(target, os.path.join(out, "best.ckpt"))
+            target = model.net if source is None else params_as_list(_ema_named(source))
+            save_atomic(target, os.path.join(out, "best.ckpt"), meta)
             log.info("new best val top-1 %.4f (%s) -> best.ckpt", top1, what)
     record["best_top1"] = best
-    save_atomic(step_cell, os.path.join(out, "last_state.ckpt"), append_dict={"epoch": epoch})
+    save_atomic(model.step, os.path.join(out, "last_state.ckpt"), meta, {"epoch": epoch, "best_top1": float(best)})
     return best
