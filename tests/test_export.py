@@ -73,7 +73,8 @@ def test_lite_round_trip_matches_cell(base):
 
 
 def no_output_left(folder, stem):
-    return not [n for n in os.listdir(folder) if n.startswith(stem) or n.startswith(".export-")]
+    """Neither the file, its record, nor a temporary directory of the atomic writer."""
+    return not [n for n in os.listdir(folder) if stem in n or n.startswith(".")]
 
 
 def test_air_on_cpu_is_a_one_line_error(tmp_path):

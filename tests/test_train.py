@@ -177,10 +177,10 @@ sys.path.insert(0, {ROOT!r})
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
 from src.models import create_model
-from src.train.checkpoint import save_atomic
+from src.models import write_checkpoint
 from src.errors import OutputError
 try:
-    save_atomic(create_model("ghostnet_050", num_classes=10), {str(tmp_path / "m.ckpt")!r})
+    write_checkpoint(create_model("ghostnet_050", num_classes=10), {str(tmp_path / "m.ckpt")!r})
 except OutputError as exc:
     print("error:", exc)
 """

@@ -1,12 +1,11 @@
 """PyTorch checkpoint (``.pth`` / ``.pth.tar`` / ``.safetensors``) -> MindSpore ``.ckpt`` for a registered model."""
 import functools
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import mindspore as ms
 
-from src.models import create_model, model_family, reparameterize_params
+from src.models import create_model, model_family, reparameterize_params, write_checkpoint
 
 from .mapping import ConversionError, clean_state_dict, is_deploy_form, map_to_model, select_state_dict
 from .torch_reader import TorchReadError, load_torch_file
@@ -60,20 +59,6 @@ def _target_shapes(name, **kwargs):
     return dict(_shapes(name, tuple(sorted(kwargs.items()))))
 
 
-def save_checkpoint_atomic(params, out):
-    """Write ``{name: array}`` to ``out`` via a temporary file in the same directory and ``os.replace``: a
-    reader never sees a half-written checkpoint and a failure leaves nothing behind."""
-    out_dir = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp.ckpt", dir=out_dir)
-    os.close(fd)
-    try:
-        ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def convert_checkpoint(src, model, out, deploy=False, key=None):
     """Convert the PyTorch checkpoint ``src`` for registered ``model`` into the MindSpore checkpoint ``out``.
 
@@ -94,6 +79,6 @@ def convert_checkpoint(src, model, out, deploy=False, key=None):
     if deploy and not src_deploy:
         fused = {k: v.asnumpy() for k, v in reparameterize_params(mapped).items()}
         mapped, _ = map_to_model(fused, _target_shapes(model, **{**kwargs, "deploy": True}), model)
-    save_checkpoint_atomic(mapped, out)
+    write_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in mapped.items()], out)
     return ConversionReport(model=model, out=out, num_classes=kwargs["num_classes"], deploy=deploy or src_deploy,
                             source_key=used_key, num_params=len(mapped), unused=unused, dropped=dropped)

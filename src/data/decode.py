@@ -51,7 +51,7 @@ def _pillow_decode(buf):
             return np.asarray(im.convert("RGB"))
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...) for bad data
         truncated = "truncated" in str(exc).lower()
-        why = "its data ends early (truncated file)" if truncated else "not a decodable image (unknown format or corrupt)"
+        why = "its data ends early (truncated file)" if truncated else "not a decodable image (unknown or corrupt)"
         raise DataError(why) from None
 
 

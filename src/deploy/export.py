@@ -1,16 +1,16 @@
 """``export.py``: checkpoint -> MINDIR / ONNX / AIR / MindSpore Lite ``.ms``, verified before it is kept.
 
-The file is written inside a temporary directory next to the target, re-loaded in its own runtime and compared
-with the Cell on a fixed input; only then is it moved into place with ``os.replace``. Any failure (bad checkpoint,
-export error, verification above ``verify_tolerance``) leaves no output file behind.
+The file is written inside a private temporary directory next to the target (``src.files.atomic_path``),
+re-loaded in its own runtime and compared with the Cell on a fixed input; only then is it moved into place,
+followed by its record sidecar ``<file>.json``. Any failure (bad checkpoint, export error, verification above
+``verify_tolerance``) leaves no output file behind.
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
-from src.files import ensure_dir
+from src.files import atomic_path, ensure_dir
 from src.record import CKPT_KEY, make_record, sidecar_path, write_sidecar
 
 from . import DeployError, lite
@@ -185,8 +185,7 @@ def export_main(cfg):
                          batch_size=None if cfg.dynamic_batch else cfg.batch_size)
     inputs = sample_inputs(cfg)
     references = eager_outputs(net, inputs)
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=os.path.dirname(final)) as tmp:
-        path = os.path.join(tmp, os.path.basename(final))
+    with atomic_path(final) as path:  # verified before it is moved into place; nothing is left on failure
         write(fmt, net, path, inputs[0], cfg.dynamic_batch, record)
         if not os.path.isfile(path):
             raise DeployError(f"{fmt} export produced no file")
@@ -195,7 +194,7 @@ def export_main(cfg):
             print(f"verification skipped: {reason}")
         else:
             verify(path, fmt, inputs, references, cfg.verify_tolerance)
-        os.replace(write_sidecar(path, record), sidecar_path(final))
-        os.replace(path, final)
-    print(f"wrote {final} ({os.path.getsize(final) / 1e6:.2f} MB) and its record {os.path.basename(sidecar_path(final))}")
+    write_sidecar(final, record)
+    print(f"wrote {final} ({os.path.getsize(final) / 1e6:.2f} MB) and its record "
+          f"{os.path.basename(sidecar_path(final))}")
     return 0

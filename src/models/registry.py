@@ -5,7 +5,8 @@ import os
 import mindspore as ms
 
 from ..errors import ConfigError, DataError
-from ..record import from_checkpoint_params
+from ..files import atomic_path
+from ..record import checkpoint_entry, from_checkpoint_params
 from .ghostnet import GhostNet
 from .ghostnetv2 import GhostNetV2
 from .repghost import RepGhostNet, is_train_form
@@ -79,6 +80,15 @@ def read_checkpoint(ckpt_path):
     if not any(isinstance(v, ms.Parameter) for v in params.values()):
         raise DataError(f"{ckpt_path} holds no parameters: corrupt or not a MindSpore checkpoint")
     return params, from_checkpoint_params(params, ckpt_path)
+
+
+def write_checkpoint(obj, path, record=None, extra=None):
+    """The one checkpoint writer: a Cell or ``[{'name', 'data'}]`` list with the model ``record`` (and ``extra``
+    scalars) appended, complete or not at all (:func:`src.files.atomic_path`; a full disk is a one-line error)."""
+    append = {**checkpoint_entry(record), **(extra or {})}
+    with atomic_path(path) as tmp:
+        ms.save_checkpoint(obj, tmp, append_dict=append or None)
+    return path
 
 
 def load_checkpoint_strict(net, ckpt_path, params=None):

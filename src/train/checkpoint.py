@@ -1,22 +1,11 @@
-"""Checkpoint writing (atomic, with the model record), rotation, fine-tuning loads and training-state resume."""
+"""Checkpoint rotation, fine-tuning loads and training-state resume (reading and writing: ``src.models``)."""
 import glob
 import os
 
 import mindspore as ms
 
 from ..errors import DataError
-from ..files import atomic_path
 from ..models import read_checkpoint
-from ..record import checkpoint_entry
-
-
-def save_atomic(obj, path, record=None, extra=None):
-    """Save a Cell or parameter list to ``path`` with ``record`` (and ``extra`` scalars) appended: complete or
-    not at all (:func:`src.files.atomic_path`; a full disk is a one-line error and leaves no temporary file)."""
-    append = {**checkpoint_entry(record), **(extra or {})}
-    with atomic_path(path) as tmp:
-        ms.save_checkpoint(obj, tmp, append_dict=append or None)
-    return path
 
 
 def rotate(pattern, keep):
@@ -60,9 +49,17 @@ def load_for_finetune(net, ckpt_path, log, model_name=None):
 
 def load_train_state(train_step, params, ckpt_path):
     """Restore network, optimizer, loss-scale and EMA parameters of a training state (read by
-    ``trainer.read_resume_state``) into ``train_step``."""
-    params = {k: v for k, v in params.items() if isinstance(v, ms.Parameter)}
-    not_loaded, _ = ms.load_param_into_net(train_step, params, strict_load=True)
-    if not_loaded:
+    ``trainer.read_resume_state``) into ``train_step``.
+
+    The per-step learning rates are not state: they follow from the config (a resumed run may change ``epochs``),
+    and the restored ``global_step`` picks the position on them.
+    """
+    params = {k: v for k, v in params.items() if isinstance(v, ms.Parameter) and k != "learning_rate"}
+    own = {p.name: p for p in train_step.get_parameters() if p.name != "learning_rate"}
+    bad = [f"{k} missing" for k in own if k not in params]
+    bad += [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in params.items()
+            if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if bad:
         raise DataError(f"{ckpt_path} does not match this training setup (model/optimizer/EMA differ): "
-                        + ", ".join(not_loaded[:5]))
+                        + ", ".join(bad[:5]))
+    ms.load_param_into_net(train_step, params, strict_load=True)

@@ -21,10 +21,10 @@ from ..config import save_config
 from ..data import create_dataset
 from ..errors import ConfigError, DataError, OutputError, ProjectError
 from ..files import atomic_write, ensure_dir
-from ..models import check_input_size, create_model, read_checkpoint
+from ..models import check_input_size, create_model, read_checkpoint, write_checkpoint
 from ..record import make_record
 from ..runtime import init_context
-from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate, save_atomic
+from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate
 from .distributed import init_distributed
 from .metrics import MetricsLog, evaluate, plot_curves
 from .schedule import warmup_cosine_lr
@@ -349,19 +349,19 @@ def save_epoch(cfg, model, class_names, record, best, log):
     epoch, out = record["epoch"], cfg.output_dir
     meta = make_record(cfg, "train", class_names)
     if epoch % cfg.ckpt_interval == 0 or epoch == cfg.epochs:
-        save_atomic(model.net, os.path.join(out, f"{cfg.model}-e{epoch:04d}.ckpt"), meta)
+        write_checkpoint(model.net, os.path.join(out, f"{cfg.model}-e{epoch:04d}.ckpt"), meta)
         rotate(os.path.join(out, f"{cfg.model}-e[0-9][0-9][0-9][0-9].ckpt"), cfg.keep_checkpoints)
         if model.ema is not None:
-            save_atomic(params_as_list(_ema_named(model.ema)), os.path.join(out, f"{cfg.model}-e{epoch:04d}-ema.ckpt"),
-                        meta)
+            write_checkpoint(params_as_list(_ema_named(model.ema)),
+                             os.path.join(out, f"{cfg.model}-e{epoch:04d}-ema.ckpt"), meta)
             rotate(os.path.join(out, f"{cfg.model}-e[0-9][0-9][0-9][0-9]-ema.ckpt"), cfg.keep_checkpoints)
     candidates = [(record.get("val_top1"), "weights", None), (record.get("ema_top1"), "EMA weights", model.ema)]
     for top1, what, source in candidates:
         if top1 is not None and top1 > best:
             best = top1
             target = model.net if source is None else params_as_list(_ema_named(source))
-            save_atomic(target, os.path.join(out, "best.ckpt"), meta)
+            write_checkpoint(target, os.path.join(out, "best.ckpt"), meta)
             log.info("new best val top-1 %.4f (%s) -> best.ckpt", top1, what)
     record["best_top1"] = best
-    save_atomic(model.step, os.path.join(out, "last_state.ckpt"), meta, {"epoch": epoch, "best_top1": float(best)})
+    write_checkpoint(model.step, os.path.join(out, "last_state.ckpt"), meta, {"epoch": epoch, "best_top1": float(best)})
     return best
