@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import mindspore as ms
+import pytest
 
 from helpers import randomize_state
 from src.models import create_model
@@ -49,13 +50,14 @@ def reference_cell(name, ckpt=None, seed=1):
     return randomize_state(net, seed)
 
 
-def exported(base, name, fmt, dynamic=False):
-    """Export ``name``'s checkpoint to ``fmt`` once; returns (path, stdout of the export)."""
-    stem = os.path.join(base, f"{name}{'_dyn' if dynamic else ''}")
+def exported(base, name, fmt, dynamic=False, image_size=SIZE):
+    """Export ``name``'s checkpoint to ``fmt`` (at ``image_size`` px) once; returns (path, stdout of the export)."""
+    stem = os.path.join(base, f"{name}{'_dyn' if dynamic else ''}{'' if image_size == SIZE else f'_{image_size}px'}")
     path, log = stem + EXT[fmt], stem + EXT[fmt] + ".log"
     if not os.path.exists(path):
         proc = run("export.py", "--model", name, "--ckpt_file", checkpoint(base, name), "--file_name", stem,
-                   "--file_format", fmt, *SMALL, *(["--dynamic_batch"] if dynamic else []))
+                   "--file_format", fmt, *SMALL, "--image_size", str(image_size),
+                   *(["--dynamic_batch"] if dynamic else []))
         assert proc.returncode == 0, proc.stderr[-3000:]
         with open(log, "w", encoding="utf-8") as f:
             f.write(proc.stdout)
@@ -82,3 +84,14 @@ def foolbox_imagenet_photos():
         return []
     folder = os.path.join(list(spec.submodule_search_locations)[0], "data")
     return sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.startswith("imagenet_"))
+
+
+def foolbox_photo_list(folder):
+    """(the 20 foolbox photos, a .txt list of them written into ``folder``); skips the test without foolbox."""
+    photos = foolbox_imagenet_photos()
+    if not photos:
+        pytest.skip("real photos need `pip install --no-deps foolbox==3.3.4` (20 ImageNet JPEGs)")
+    path = os.path.join(folder, "photos.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# foolbox ImageNet samples\n" + "\n".join(photos) + "\n")
+    return photos, path

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from deploy_helpers import SMALL, checkpoint, exported, foolbox_imagenet_photos, lite_side_env, run
+from deploy_helpers import SMALL, checkpoint, exported, foolbox_photo_list, lite_side_env, run
 from src.deploy import DeployError
 from src.deploy.infer import list_images, predict
 from src.deploy.labels import PETS_BREEDS, class_names
@@ -15,12 +15,7 @@ NAME = "repghostnet_050"
 
 @pytest.fixture(scope="module")
 def photo_list(tmp_path_factory):
-    photos = foolbox_imagenet_photos()
-    if not photos:
-        pytest.skip("real photos need `pip install --no-deps foolbox==3.3.4` (20 ImageNet JPEGs)")
-    path = tmp_path_factory.mktemp("photos") / "list.txt"
-    path.write_text("# foolbox ImageNet samples\n" + "\n".join(photos) + "\n")
-    return str(path)
+    return foolbox_photo_list(str(tmp_path_factory.mktemp("photos")))[1]
 
 
 def parse_top(stdout):
