@@ -152,7 +152,8 @@ def test_printout_is_infer_py_format(arm_env, arm_model, photos, tmp_path):
 
     def lines(stdout):
         kept = [ln for ln in stdout.splitlines() if not ln.startswith("note:")]
-        return [re.sub(r"p=\d\.\d{4}", "p=", ln) for ln in kept], [float(p) for p in re.findall(r"p=(\d\.\d{4})", stdout)]
+        probs = [float(p) for p in re.findall(r"p=(\d\.\d{4})", stdout)]
+        return [re.sub(r"p=\d\.\d{4}", "p=", ln) for ln in kept], probs
 
     (arm_lines, arm_p), (ref_lines, ref_p) = lines(proc.stdout), lines(reference.stdout)
     assert arm_lines == ref_lines and len(arm_lines) == 20 * 6
