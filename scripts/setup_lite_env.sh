@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Create the Python 3.7 side environment that runs MindSpore Lite 2.0 (the only mindspore-lite on PyPI, x86_64,
-# Python 3.7): export.py --file_format MINDIR_LITE and infer.py on .ms files drive it through src/deploy/lite_worker.py.
-# Idempotent: an existing, working env is left alone. Exit 3: no Python 3.7 / not x86_64 (prerequisite missing). Usage: scripts/setup_lite_env.sh [ENV_DIR] (default .venv-lite)
+# Create the Python 3.7 side environment that runs MindSpore Lite 2.0 (the only mindspore-lite on PyPI: Python 3.7,
+# Linux x86_64 as cp37-cp37m-manylinux1_x86_64 and Linux aarch64 as a wheel tagged cp37-none-any, which pip picks
+# only where no x86_64 build fits): export.py --file_format MINDIR_LITE and infer.py on .ms files drive it through
+# src/deploy/lite_worker.py. Idempotent: an existing, working env is left alone.
+# Exit 3: no Python 3.7 / not Linux x86_64 or aarch64 (prerequisite missing). Usage: scripts/setup_lite_env.sh [ENV_DIR] (default .venv-lite)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENV_DIR="${1:-${LITE_ENV:-$ROOT/.venv-lite}}"
@@ -29,12 +31,13 @@ find_python37() {
 
 if ! PY37="$(find_python37)"; then
     echo "error: no Python 3.7 interpreter found (looked in \$(pyenv root)/versions/3.7.* and for python3.7 on PATH)." >&2
-    echo "MindSpore Lite 2.0 on PyPI supports only Python 3.7 on x86_64: install one (e.g. 'pyenv install 3.7.16')," >&2
+    echo "MindSpore Lite 2.0 on PyPI supports only Python 3.7 (Linux x86_64 and aarch64): install one (e.g. 'pyenv install 3.7.16')," >&2
     echo "or put a MindSpore Lite toolkit's converter_lite on PATH to convert without this env." >&2
     exit 3
 fi
-if [ "$(uname -m)" != "x86_64" ]; then
-    echo "error: mindspore-lite 2.0.0 wheels exist only for x86_64 Linux (this is $(uname -m))." >&2
+if [ "$(uname -s)" != Linux ] || { [ "$(uname -m)" != x86_64 ] && [ "$(uname -m)" != aarch64 ]; }; then
+    # the aarch64 wheel's tag (none-any) would let pip install it anywhere: refuse where it cannot run
+    echo "error: mindspore-lite 2.0.0 on PyPI has builds for Linux x86_64 and aarch64 only (this is $(uname -s) $(uname -m))." >&2
     exit 3
 fi
 

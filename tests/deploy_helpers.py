@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import mindspore as ms
+import pytest
 
 from helpers import ROOT, randomize_state
 from src.config import Config
@@ -62,14 +63,16 @@ def reference_cell(name, ckpt=None, seed=1):
     return randomize_state(net, seed)
 
 
-def exported(base, name, fmt, dynamic=False, class_names=None):
-    """Export ``name``'s checkpoint to ``fmt`` once; returns (path, stdout of the export). With ``class_names``
-    the source is :func:`recorded_checkpoint` and no model flags are passed (the record supplies them)."""
-    stem = os.path.join(base, f"{name}{'_dyn' if dynamic else ''}{'_rec' if class_names else ''}")
+def exported(base, name, fmt, dynamic=False, class_names=None, image_size=SIZE):
+    """Export ``name``'s checkpoint to ``fmt`` (at ``image_size`` px) once; returns (path, stdout of the export).
+    With ``class_names`` the source is :func:`recorded_checkpoint` and no model flags are passed (the record
+    supplies them)."""
+    stem = os.path.join(base, f"{name}{'_dyn' if dynamic else ''}{'_rec' if class_names else ''}"
+                              f"{'' if image_size == SIZE else f'_{image_size}px'}")
     path, log = stem + EXT[fmt], stem + EXT[fmt] + ".log"
     if not os.path.exists(path):
         source = (["--ckpt_file", recorded_checkpoint(base, name, class_names), "--mode", "PYNATIVE"] if class_names
-                  else ["--model", name, "--ckpt_file", checkpoint(base, name), *SMALL])
+                  else ["--model", name, "--ckpt_file", checkpoint(base, name), *SMALL, "--image_size", str(image_size)])
         proc = run("export.py", *source, "--file_name", stem, "--file_format", fmt,
                    *(["--dynamic_batch"] if dynamic else []))
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -80,7 +83,8 @@ def exported(base, name, fmt, dynamic=False, class_names=None):
 
 
 def lite_side_env():
-    """The Lite side env's python, created with scripts/setup_lite_env.sh if needed; None (with reason) if impossible."""
+    """The Lite side env's python, created with scripts/setup_lite_env.sh if needed; None (with reason) if
+    impossible."""
     from src.deploy import lite
 
     if lite.side_env_python() is None:
@@ -98,3 +102,14 @@ def foolbox_imagenet_photos():
         return []
     folder = os.path.join(list(spec.submodule_search_locations)[0], "data")
     return sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.startswith("imagenet_"))
+
+
+def foolbox_photo_list(folder):
+    """(the 20 foolbox photos, a .txt list of them written into ``folder``); skips the test without foolbox."""
+    photos = foolbox_imagenet_photos()
+    if not photos:
+        pytest.skip("real photos need `pip install --no-deps foolbox==3.3.4` (20 ImageNet JPEGs)")
+    path = os.path.join(folder, "photos.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# foolbox ImageNet samples\n" + "\n".join(photos) + "\n")
+    return photos, path

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from deploy_helpers import (NUM_CLASSES, SMALL, checkpoint, exported, foolbox_imagenet_photos, lite_side_env,
+from deploy_helpers import (NUM_CLASSES, SMALL, checkpoint, exported, foolbox_photo_list, lite_side_env,
                             recorded_checkpoint, run)
 from helpers import make_imagenet_subset
 from src.deploy import DeployError
@@ -20,12 +20,7 @@ NAME = "repghostnet_050"
 
 @pytest.fixture(scope="module")
 def photo_list(tmp_path_factory):
-    photos = foolbox_imagenet_photos()
-    if not photos:
-        pytest.skip("real photos need `pip install --no-deps foolbox==3.3.4` (20 ImageNet JPEGs)")
-    path = tmp_path_factory.mktemp("photos") / "list.txt"
-    path.write_text("# foolbox ImageNet samples\n" + "\n".join(photos) + "\n")
-    return str(path)
+    return foolbox_photo_list(str(tmp_path_factory.mktemp("photos")))[1]
 
 
 def parse_top(stdout, names=False):

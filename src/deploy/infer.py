@@ -108,6 +108,8 @@ def infer_main(cfg):
     probs = softmax(predict(runner, inputs))
     record = runner.record or {}
     names = class_names(cfg.labels_file, probs.shape[1], record.get("class_names"))
+    if names is None:
+        print(f"note: printing class indices ({probs.shape[1]} classes; pass --labels_file with one name per line)")
     for path, row in zip(paths, probs):
         print("\n".join(format_predictions(path, row, cfg.top_k, names)))
     return 0

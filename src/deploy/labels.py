@@ -28,7 +28,7 @@ def read_labels(path):
 
 def class_names(labels_file, num_classes, carried=None):
     """Names for ``num_classes`` outputs: ``labels_file``, else the names the model file carries (``carried``),
-    else ImageNet-1k for 1000 and Pets for 37; otherwise None with the reason printed."""
+    else ImageNet-1k for 1000 and Pets for 37; otherwise None (indices are printed)."""
     if labels_file:
         names = read_labels(labels_file)
         if len(names) != num_classes:
@@ -40,5 +40,4 @@ def class_names(labels_file, num_classes, carried=None):
         return PETS_BREEDS
     if num_classes == 1000:
         return read_labels(IMAGENET_NAMES)
-    print(f"note: printing class indices ({num_classes} classes; pass --labels_file with one name per line)")
     return None
