@@ -92,7 +92,7 @@ def arm_env():
 def photos(tmp_path_factory):
     """The 20 real ImageNet photos: (paths, a .txt list of them, their network input as infer.py makes it)."""
     paths, listing = foolbox_photo_list(str(tmp_path_factory.mktemp("arm_photos")))
-    return paths, listing, preprocess(paths, load_config("infer", []), ARM_SIZE)
+    return paths, listing, preprocess(paths, load_config("infer", []), ARM_SIZE)[0]
 
 
 @pytest.fixture(scope="module")

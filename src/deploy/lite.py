@@ -64,7 +64,8 @@ def convert_onnx(onnx_file, ms_file, config_file=""):
 
 def convert_mindir(mindir_file, ms_file, config_file=""):
     """MINDIR -> ``ms_file`` with a current toolkit's ``converter_lite`` (handles MindSpore 2.x MINDIR)."""
-    cmd = [converter_cli(), "--fmk=MINDIR", f"--modelFile={mindir_file}", f"--outputFile={ms_file[:-len('.ms')]}"]
+    cmd = [converter_cli(), "--fmk=MINDIR", f"--modelFile={mindir_file}", f"--outputFile={ms_file[:-len('.ms')]}",
+           "--inputDataFormat=NCHW"]  # the default NHWC would transpose the model input
     _run(cmd + ([f"--configFile={config_file}"] if config_file else []), "converter_lite")
 
 

@@ -66,8 +66,10 @@ def main(argv):
         np.save(args.output, run(load(args.model, args.threads), np.load(args.input)))
     elif args.command == "info":
         model = load(args.model, 1)
-        print(json.dumps({"input_shape": list(model.get_inputs()[0].shape),
-                          "output_shape": list(model.get_outputs()[0].shape)}))
+        shape = list(model.get_inputs()[0].shape)
+        # Lite 2.0's Python Model has no get_outputs: one run on zeros gives the output shape
+        logits = run(model, np.zeros([max(d, 1) for d in shape], np.float32))
+        print(json.dumps({"input_shape": shape, "output_shape": list(logits.shape)}))
     else:
         model = load(args.model, args.threads)
         batch = np.random.RandomState(0).standard_normal([int(d) for d in args.shape.split(",")])
