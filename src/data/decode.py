@@ -112,6 +112,7 @@ class DecodeCheck:
 
     def __init__(self, root, split, cache_dir="", rank=0):
         self.root = os.path.abspath(root)
+        self.prefix = os.path.join(root, "")  # sample paths are joined onto the root as given
         key = hashlib.sha1(os.path.realpath(root).encode()).hexdigest()[:16]
         self.folder = os.path.join(cache_dir or default_cache_dir(), "decode", key)
         self.split = split
@@ -150,7 +151,7 @@ class DecodeCheck:
             except OSError:
                 result[path] = (BAD, "missing")
                 continue
-            rel = os.path.relpath(path, self.root)
+            rel = path[len(self.prefix):] if path.startswith(self.prefix) else os.path.relpath(path, self.root)
             entry = self.entries.get(rel)
             if (entry is None or entry[:2] != (st.st_size, st.st_mtime_ns)) and not self.others_read:
                 self._read_others()
