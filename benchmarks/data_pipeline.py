@@ -15,6 +15,7 @@ batches of 32, img/s for the Python decoder and the C++ path with 1 and 2 worker
 """
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import re
@@ -97,9 +98,9 @@ def large_tree(root, files, classes=10):
 
     if os.path.isdir(root):
         return root
-    from tests.deploy_helpers import foolbox_imagenet_photos
-
-    photos = [cv2.imread(p) for p in foolbox_imagenet_photos()]
+    spec = importlib.util.find_spec("foolbox")  # only for the 20 real ImageNet photos it ships
+    folder = os.path.join(list(spec.submodule_search_locations)[0], "data") if spec else ""
+    photos = [cv2.imread(p) for p in sorted(glob.glob(os.path.join(folder, "imagenet_*.jpg")))]
     if not photos:
         raise SystemExit("needs the 20 real photos of foolbox==3.3.4 (pip install --no-deps foolbox==3.3.4)")
     rng, tmp = np.random.default_rng(0), root + ".partial"

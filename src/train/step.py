@@ -51,6 +51,8 @@ class TrainStep(nn.TrainOneStepWithLossScaleCell):
         self.clip_norm = clip_norm
         self.ema = ema
         self.use_ema = ema is not None
+        # fp32 with a unit scale has nothing to unscale or skip: no branch in the graph (it triples compile time)
+        self.scaled = isinstance(scale_sense, nn.Cell) or float(scale_sense.asnumpy()) != 1.0
         self.overflows = ms.Parameter(ms.Tensor(0, ms.int32), name="overflow_steps", requires_grad=False)
 
     def construct(self, *inputs):
@@ -58,17 +60,20 @@ class TrainStep(nn.TrainOneStepWithLossScaleCell):
         scale = self.scale_sense
         grads = self.grad(self.network, self.weights)(*inputs, ops.ones_like(loss) * ops.cast(scale, loss.dtype))
         grads = self.grad_reducer(grads)
+        if not self.scaled:
+            return self._update(loss, grads)
         grads = self.hyper_map(ops.partial(_unscale, scale), grads)
-        overflow = ops.logical_not(_all_finite(grads))
-        overflow = self.process_loss_scale(overflow)
+        overflow = self.process_loss_scale(ops.logical_not(_all_finite(grads)))
+        if overflow:
+            return ops.depend(loss, ops.assign_add(self.overflows, ms.Tensor(1, ms.int32)))
+        return self._update(loss, grads)
+
+    def _update(self, loss, grads):
         if self.clip_norm > 0:
             grads = ops.clip_by_global_norm(grads, self.clip_norm)
-        if overflow:
-            loss = ops.depend(loss, ops.assign_add(self.overflows, ms.Tensor(1, ms.int32)))
-        else:
-            loss = ops.depend(loss, self.optimizer(grads))
-            if self.use_ema:
-                loss = ops.depend(loss, self.ema())
+        loss = ops.depend(loss, self.optimizer(grads))
+        if self.use_ema:
+            loss = ops.depend(loss, self.ema())
         return loss
 
 
