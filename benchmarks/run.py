@@ -55,6 +55,11 @@ def parse_args(argv):
     parser.add_argument("--model_file", action="append", default=[], metavar="MODEL:NAME=PATH",
                         help="extra row: PATH (.onnx/.ms/.mindir) for MODEL, shown as runtime NAME")
     args = parser.parse_args(argv)
+    for item in args.model_file:
+        head, _, path = item.partition("=")
+        if head.partition(":")[0] not in models.MODELS or not head.partition(":")[2] or not os.path.isfile(path):
+            parser.error(f"--model_file {item}: expected MODEL:NAME=PATH with MODEL one of "
+                         f"{', '.join(models.MODELS)} and PATH an existing .onnx/.ms/.mindir file")
     quick = args.quick
     args.models = args.models or (["quickstart"] if quick else list(models.MODELS))
     args.batches = args.batches or ([1, 4] if quick else [1, 32])
