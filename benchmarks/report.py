@@ -48,39 +48,27 @@ def git_commit():
     return proc.stdout.strip() or None
 
 
-def ratios(rows, results, batches):
-    """``{row key: {batch: ref time / row time}}`` (speed relative to the row's reference; > 1 is faster)."""
-    out = {}
-    for row in rows:
-        out[row.key] = {}
-        for batch in batches:
-            mine, ref = results[batch].get(row.key), results[batch].get(row.ref)
-            out[row.key][batch] = ref["median_ms"] / mine["median_ms"] if mine and ref else None
-    return out
+def speed(results, batch, key, ref, basis):
+    """``ref``'s time / ``key``'s time at ``batch`` (> 1: ``key`` is faster), or None when either is missing."""
+    mine, other = results[batch].get(key), results[batch].get(ref)
+    return other[basis] / mine[basis] if mine and other else None
 
 
-def eager_ratio(row, results, batch):
-    """Speed relative to PyTorch eager (timm) of the same model, the one baseline every model has."""
-    ref = results[batch].get(f"{row.spec.key}/torch-eager")
-    mine = results[batch].get(row.key)
-    return ref["median_ms"] / mine["median_ms"] if ref and mine else None
-
-
-def build(rows, results, skipped, loads, settings, command, lite_version):
-    """The JSON document of a run."""
+def build(rows, results, skipped, loads, settings, command, lite_version, basis):
+    """The JSON document of a run; ratios compare ``basis`` (``median_ms`` wall or ``cpu_median_ms``)."""
     batches = sorted(results)
-    rel = ratios(rows, results, batches)
     entries = []
     for row in rows:
         entry = row.describe()
         entry["results"] = {str(b): results[b].get(row.key) for b in batches}
-        entry["speed_vs_ref"] = {str(b): rel[row.key][b] for b in batches}
-        entry["speed_vs_torch_eager"] = {str(b): eager_ratio(row, results, b) for b in batches}
+        entry["speed_vs_ref"] = {str(b): speed(results, b, row.key, row.ref, basis) for b in batches}
+        entry["speed_vs_torch_eager"] = {str(b): speed(results, b, row.key, f"{row.spec.key}/torch-eager", basis)
+                                         for b in batches}
         entries.append(entry)
     all_loads = [v for b in batches for v in loads[b]]
     return {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "commit": git_commit(), "machine": machine(), "versions": versions(lite_version),
-            "settings": settings, "load_avg_1min": {"min": min(all_loads), "median": float(np.median(all_loads)),
+            "settings": settings, "ratio_basis": basis, "load_avg_1min": {"min": min(all_loads), "median": float(np.median(all_loads)),
                                                      "max": max(all_loads)} if all_loads else None,
             "rows": entries, "skipped": [{"row": k, "reason": r} for k, r in skipped]}
 
@@ -94,22 +82,26 @@ def markdown(doc):
     batches = sorted({int(b) for row in doc["rows"] for b in row["results"]})
     small, big = batches[0], batches[-1]
     m, load = doc["machine"], doc["load_avg_1min"]
+    basis = "process CPU time" if doc["ratio_basis"] == "cpu_median_ms" else "wall-clock time"
     lines = [f"`{doc['command']}` — {doc['date']}, commit {doc['commit']}",
              "",
              f"Machine: {m['cpu']}, {m['usable_cores']} usable cores ({', '.join(m.get('simd', []))}); "
              f"load average (1 min) during the run {load['min']:.1f}–{load['max']:.1f} (median {load['median']:.1f}). "
              + "Versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items() if v) + ".",
-             f"Settings: {doc['settings']}.",
+             f"Settings: {doc['settings']}. Speed ratios compare {basis} medians (ref time / row time: > 1 is "
+             "faster).",
              "",
-             f"| model | runtime | source | bs {small} median ms | bs {small} p10–p90 ms | bs {big} img/s | "
-             f"speed vs ref (bs {small} / bs {big}) | ref | speed vs PyTorch eager (bs {small}) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"| model | runtime | source | bs {small} ms, median (p10–p90) | bs {small} CPU ms | bs {big} img/s | "
+             f"bs {big} img per CPU-s | speed vs ref (bs {small} / bs {big}) | ref | speed vs PyTorch eager "
+             f"(bs {small}) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in doc["rows"]:
         s, b = row["results"].get(str(small)), row["results"].get(str(big))
         rel = row["speed_vs_ref"]
         lines.append(
-            f"| {row['model']} | {row['runtime']} | {row['source']} | {_fmt(s and s['median_ms'], 2)} | "
-            f"{_fmt(s and s['p10_ms'], 2)}–{_fmt(s and s['p90_ms'], 2)} | {_fmt(b and b['images_per_s'])} | "
+            f"| {row['model']} | {row['runtime']} | {row['source']} | {_fmt(s and s['median_ms'], 2)} "
+            f"({_fmt(s and s['p10_ms'], 2)}–{_fmt(s and s['p90_ms'], 2)}) | {_fmt(s and s['cpu_median_ms'], 2)} | "
+            f"{_fmt(b and b['images_per_s'])} | {_fmt(b and b['images_per_cpu_s'])} | "
             f"{_fmt(rel.get(str(small)), 2, '×')} / {_fmt(rel.get(str(big)), 2, '×')} | "
             f"{row['ref'].split('/', 1)[1] if row['ref'] else '—'} | "
             f"{_fmt(row['speed_vs_torch_eager'].get(str(small)), 2, '×')} |")

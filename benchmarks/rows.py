@@ -60,7 +60,7 @@ class LiteRow(Row):
     """A ``.ms`` file timed inside the Lite side env's timing server (interleaved like the others)."""
 
     def __init__(self, spec, server, path, threads, ref=None, runtime="mindspore-lite", source="ours"):
-        super().__init__(spec, runtime, source, f"Lite 2.0 CPU, {threads} threads, affinity off, fp32", ref, path)
+        super().__init__(spec, runtime, source, f"Lite 2.0 CPU, threads {threads}, affinity off, fp32", ref, path)
         self.server, self.threads = server, threads
 
     def prepare(self, batch, warmup):
@@ -116,7 +116,7 @@ def onnxruntime_row(spec, path, runtime, source, threads, ref=None):
     def make(x):
         return lambda: session.run(None, {name: x})[0]
 
-    row = CallRow(spec, runtime, source, f"onnxruntime {ort.__version__}, {threads} intra-op threads, no spinning, "
+    row = CallRow(spec, runtime, source, f"onnxruntime {ort.__version__}, intra-op threads {threads}, no spinning, "
                   "all graph optimisations (NCHWc)", make, ref, path)
     row.fixed_batch = batch if isinstance(batch, int) else None
     return row
@@ -142,7 +142,7 @@ def torch_row(spec, compiled, threads, ref=None):
 
     runtime = "torch-compile" if compiled else "torch-eager"
     return CallRow(spec, runtime, "timm", f"PyTorch {torch.__version__} {'inductor' if compiled else 'eager'}, "
-                   f"{threads} threads", make, ref)
+                   f"threads {threads}", make, ref)
 
 
 def file_row(spec, path, runtime, threads, server=None, ref=None, source="file"):

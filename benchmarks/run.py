@@ -9,7 +9,7 @@ and onnxruntime on the ONNX PyTorch exports from timm. ``--model_file MODEL:NAME
 (e.g. an int8 ONNX or ``.ms``) as a row in the runtime its extension names.
 
 Every row runs ``--calls`` calls in turn, ``--rounds`` times, so that a shared machine's load falls on all rows
-alike; the table gives medians, p10–p90 and the load average. ``--quick`` is the smoke test (quickstart model,
+alike; the table gives medians, p10–p90, process CPU time per call and the load average. ``--quick`` is the smoke test (quickstart model,
 small batches, one or two calls per row; asserts nothing about speed).
 """
 import argparse
@@ -204,7 +204,7 @@ def build_plan(args, progress):
     if not args.mindspore_defaults:
         cpu_defaults(args.threads)
     threads_note = ("MindSpore's default threads, oneDNN full ISA" if args.mindspore_defaults else
-                    f"{args.threads} kernel threads, oneDNN <= AVX2")
+                    f"kernel threads {args.threads}, oneDNN <= AVX2")
     for spec in specs:
         progress(f"preparing {spec.key}")
         add_mindspore_rows(plan, spec, threads_note)
@@ -229,12 +229,15 @@ def run(args, progress=print):
         lite_version = plan.server.version() if plan.server else None
     finally:
         plan.close()
-    settings = (f"{args.threads} threads per runtime; batches {args.batches[0]} and {args.batches[1]}: "
+    settings = (f"threads per runtime: {args.threads}; batches {args.batches[0]} and {args.batches[1]}: "
                 f"{args.rounds[0]}x{args.calls[0]} and {args.rounds[1]}x{args.calls[1]} timed calls per row "
                 f"after {args.warmup} warm-up calls, rounds interleaved; dynamic-batch exports; random weights "
                 "with realistic BN statistics")
     command = "python -m benchmarks.run " + " ".join(shlex.quote(a) for a in args.argv)
-    return report.build(plan.rows, results, plan.skipped, loads, settings, command.strip(), lite_version)
+    # one thread per runtime: CPU time is the call's cost however loaded the machine; with more threads it would
+    # add the threads up, so ratios then use wall-clock time
+    basis = "cpu_median_ms" if args.threads == 1 else "median_ms"
+    return report.build(plan.rows, results, plan.skipped, loads, settings, command.strip(), lite_version, basis)
 
 
 def main(argv=None):

@@ -43,6 +43,7 @@ def test_quick_run_times_every_runtime_it_can(quick_run):
                 assert result is None  # exported with a fixed batch of 1: timed at batch 1 only
                 continue
             assert result["n"] == n and 0 < result["min_ms"] <= result["median_ms"] <= result["p90_ms"]
+            assert result["cpu_median_ms"] > 0
     assert rows["onnxruntime"]["ref"] in (None, "quickstart/onnxruntime-timm")
     assert rows["extra-onnx"]["file"].endswith(".onnx") and rows["extra-onnx"]["ref"] == "quickstart/onnxruntime"
     assert doc["machine"]["usable_cores"] >= 1 and doc["versions"]["mindspore"]

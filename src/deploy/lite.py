@@ -107,8 +107,8 @@ class TimingServer:
         self._ask(op="load", key=key, model=ms_file, shape=list(shape), threads=threads, affinity=affinity)
 
     def time(self, key, runs):
-        """Wall-clock milliseconds of ``runs`` consecutive predictions of model ``key``."""
-        return self._ask(op="time", key=key, runs=runs)["ms"]
+        """``[(wall ms, process CPU ms)]`` of ``runs`` consecutive predictions of model ``key``."""
+        return [tuple(t) for t in self._ask(op="time", key=key, runs=runs)["ms"]]
 
     def version(self):
         """The side env's ``mindspore_lite`` version."""

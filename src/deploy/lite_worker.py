@@ -62,19 +62,19 @@ def info(model):
 
 
 def time_runs(model, batch, runs):
-    """Wall-clock milliseconds of ``runs`` consecutive predictions."""
+    """``(wall ms, process CPU ms)`` of each of ``runs`` consecutive predictions."""
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         run(model, batch)
-        times.append((time.perf_counter() - start) * 1000.0)
+        times.append(((time.perf_counter() - start) * 1000.0, (time.process_time() - cpu) * 1000.0))
     return times
 
 
 def serve(stdin, stdout):
     """Answer timing requests until EOF, so a benchmark can interleave Lite runs with other runtimes' runs:
     ``{"op": "load", "key": K, "model": M, "shape": [...], "threads": T, "affinity": A}`` -> ``{"ok": true}``;
-    ``{"op": "time", "key": K, "runs": N}`` -> ``{"ms": [...]}``; ``{"op": "version"}`` -> ``{"version": V}``.
+    ``{"op": "time", "key": K, "runs": N}`` -> ``{"ms": [[wall, cpu], ...]}``; ``{"op": "version"}`` -> ``{"version": V}``.
     Errors answer ``{"error": "..."}``."""
     models = {}
     for line in stdin:
@@ -122,7 +122,7 @@ def main(argv):
         model = load(args.model, args.threads, args.affinity)
         batch = np.random.RandomState(0).standard_normal([int(d) for d in args.shape.split(",")])
         time_runs(model, batch, args.warmup)
-        print(json.dumps({"latencies_ms": time_runs(model, batch, args.loops)}))
+        print(json.dumps({"latencies_ms": [wall for wall, _ in time_runs(model, batch, args.loops)]}))
     return 0
 
 
