@@ -6,30 +6,7 @@ import sys
 import mindspore as ms
 import numpy as np
 
-
-def randomize_state(net, seed=0):
-    """Give ``net`` a realistic, non-trivial inference state in place and switch it to eval mode.
-
-    BN gamma U(0.4, 1), beta and moving mean N(0, 0.1), moving variance U(1, 3), classifier weights N(0, 0.5):
-    every branch contributes, logits are O(1). (A freshly initialised net in eval mode is chaotic — its logits
-    reach 1e4 — so comparisons on it say nothing.)
-    """
-    rng = np.random.default_rng(seed)
-    for name, param in net.parameters_and_names():
-        shape = param.shape
-        if name.endswith("moving_variance"):
-            value = rng.uniform(1.0, 3.0, shape)
-        elif name.endswith(("moving_mean", "beta")):
-            value = rng.normal(0.0, 0.1, shape)
-        elif name.endswith("gamma"):
-            value = rng.uniform(0.4, 1.0, shape)
-        elif name == "classifier.weight":
-            value = rng.normal(0.0, 0.5, shape)
-        else:
-            continue
-        param.set_data(ms.Tensor(value.astype(np.float32)))
-    net.set_train(False)
-    return net
+from src.tools.random_state import randomize_state  # noqa: F401  (re-exported for the tests)
 
 
 def images(n=2, size=64, seed=0, channels=3):

@@ -13,7 +13,7 @@ import numpy as np
 from src.files import atomic_path, ensure_dir
 from src.record import CKPT_KEY, make_record, sidecar_path, write_sidecar
 
-from . import DeployError, lite
+from . import DeployError, lite, onnx_graph
 from .runtimes import build_cell, onnxruntime_available, open_runner
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air", "MINDIR_LITE": ".ms"}
@@ -76,41 +76,46 @@ def write_mindir(net, path, x, dynamic, file_format="MINDIR"):
     ms.export(net, _export_input(x, dynamic), file_name=path, file_format=file_format)
 
 
-def write_onnx(net, path, x, dynamic, record=None):
+def write_onnx(net, path, x, dynamic, record=None, optimize=True):
     """ONNX via ``mindspore.onnx.export`` (one ONNX export per process: a second one crashes MindSpore 2.10),
-    with the model record in the file's metadata."""
+    then the graph passes of :mod:`src.deploy.onnx_graph` (unless ``optimize`` is false) and the model record in
+    the file's metadata."""
     import mindspore as ms
+    import onnx
 
     axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
     ms.onnx.export(net, ms.Tensor(x), file_name=path, input_names=["input"], output_names=["logits"],
                    dynamic_axes=axes)
+    model = onnx.load(path)
+    if optimize:
+        report = onnx_graph.optimize(model)
+        print("optimized the ONNX graph: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.items()))
     if record:
-        import onnx
-
-        model = onnx.load(path)
         onnx.helper.set_model_props(model, {CKPT_KEY: json.dumps(record)})
-        onnx.save(model, path)
+    onnx.save(model, path)
 
 
-def write_lite(net, path, x, dynamic):
-    """``.ms``: MINDIR through ``converter_lite`` when on PATH, else ONNX through the Lite 2.0 side env."""
+def write_lite(net, path, x, dynamic, optimize=True):
+    """``.ms``: MINDIR through ``converter_lite`` when on PATH, else our (optimized) ONNX through the Lite 2.0
+    side env."""
     stem = os.path.splitext(path)[0]
     if lite.converter_cli():
         write_mindir(net, stem + ".mindir", x, dynamic)
         lite.convert_mindir(stem + ".mindir", path)
     else:
-        write_onnx(net, stem + ".onnx", x, dynamic)
+        write_onnx(net, stem + ".onnx", x, dynamic, optimize=optimize)
         lite.convert_onnx(stem + ".onnx", path)
 
 
-def write(fmt, net, path, x, dynamic, record=None):
-    """Write ``net`` to ``path`` in ``fmt`` (ONNX files also carry ``record`` inside)."""
+def write(fmt, net, path, x, dynamic, record=None, optimize=True):
+    """Write ``net`` to ``path`` in ``fmt`` (ONNX files also carry ``record`` inside; ``optimize`` applies the
+    ONNX graph passes to ONNX and to the ONNX a ``.ms`` is converted from)."""
     if fmt in ("MINDIR", "AIR"):
         write_mindir(net, path, x, dynamic, fmt)
     elif fmt == "ONNX":
-        write_onnx(net, path, x, dynamic, record)
+        write_onnx(net, path, x, dynamic, record, optimize)
     else:
-        write_lite(net, path, x, dynamic)
+        write_lite(net, path, x, dynamic, optimize)
 
 
 def skip_reason(fmt):
@@ -186,7 +191,7 @@ def export_main(cfg):
     inputs = sample_inputs(cfg)
     references = eager_outputs(net, inputs)
     with atomic_path(final) as path:  # verified before it is moved into place; nothing is left on failure
-        write(fmt, net, path, inputs[0], cfg.dynamic_batch, record)
+        write(fmt, net, path, inputs[0], cfg.dynamic_batch, record, cfg.optimize_graph)
         if not os.path.isfile(path):
             raise DeployError(f"{fmt} export produced no file")
         reason = skip_reason(fmt)

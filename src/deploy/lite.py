@@ -84,6 +84,42 @@ def predict(ms_file, batch, threads=2):
         return np.load(dst)
 
 
+class TimingServer:
+    """A long-lived side-env worker that loads ``.ms`` models and times runs on request, so that Lite rows of a
+    benchmark are interleaved with other runtimes' rows run for run (``lite_worker.py serve``)."""
+
+    def __init__(self):
+        env = dict(os.environ, GLOG_v="3")
+        self.proc = subprocess.Popen([require_side_env(), WORKER, "serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env, bufsize=1)
+
+    def _ask(self, **request):
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise DeployError(f"MindSpore Lite timing worker exited (code {self.proc.wait()})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise DeployError(f"MindSpore Lite timing worker: {answer['error']}")
+        return answer
+
+    def load(self, key, ms_file, shape, threads=2, affinity=0):
+        """Build ``ms_file`` for input ``shape`` under ``key`` (one warm-up run included)."""
+        self._ask(op="load", key=key, model=ms_file, shape=list(shape), threads=threads, affinity=affinity)
+
+    def time(self, key, runs):
+        """``[(wall ms, process CPU ms)]`` of ``runs`` consecutive predictions of model ``key``."""
+        return [tuple(t) for t in self._ask(op="time", key=key, runs=runs)["ms"]]
+
+    def version(self):
+        """The side env's ``mindspore_lite`` version."""
+        return self._ask(op="version")["version"]
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
 def benchmark(ms_file, shape, threads=2, warmup=10, loops=100):
     """Per-run latencies (ms) of ``ms_file`` on a random input of ``shape`` after ``warmup`` runs."""
     out = _worker("bench", "--model", ms_file, "--shape", ",".join(map(str, shape)), "--threads", str(threads),

@@ -89,11 +89,7 @@ class OnnxRunner:
     """An ``.onnx`` file through onnxruntime (CPU)."""
 
     def __init__(self, path):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # a dynamic-batch export declares a fixed output batch: ORT warns per run
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(path)
         self.input = self.session.get_inputs()[0]
         self.input_shape = [d if isinstance(d, int) else -1 for d in self.input.shape]
         self.num_classes = self.session.get_outputs()[0].shape[-1]
@@ -114,6 +110,22 @@ class LiteRunner:
 
     def __call__(self, batch):
         return lite.predict(self.path, batch, self.threads)
+
+
+def onnx_session(path, threads=0):
+    """An onnxruntime CPU session with the project's settings: every graph optimisation (the NCHWc blocked layout
+    that :mod:`src.deploy.onnx_graph` aligns the graph for), ``threads`` intra-op threads (0: onnxruntime's
+    default, one per physical core) and no spin-waiting: spinning worker threads took the CPU from everything else
+    on a loaded 2-core machine (GhostNet 1.0x, 2 threads: 1.9x slower with spinning, benchmarks in the README)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # a dynamic-batch export declares a fixed output batch: ORT warns per run
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = int(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def onnx_record(session):

@@ -1,0 +1,91 @@
+"""benchmarks/run.py --quick: the harness runs end to end and reports every row it could build (nothing about
+speed is asserted: the machine is shared). Also the CPU defaults the entry points apply."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from deploy_helpers import exported
+from helpers import ROOT
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One ``--quick`` run, with an already exported quickstart-shaped ONNX added as an extra file row."""
+    base = str(tmp_path_factory.getbasetemp() / "deploy")
+    os.makedirs(base, exist_ok=True)
+    extra, _ = exported(base, "ghostnet_050", "ONNX")
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out),
+                           "--model_file", f"quickstart:extra-onnx={extra}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "benchmark.json", encoding="utf-8") as f:
+        doc = json.load(f)
+    with open(out / "benchmark.md", encoding="utf-8") as f:
+        return doc, f.read()
+
+
+def test_quick_run_times_every_runtime_it_can(quick_run):
+    doc, _ = quick_run
+    rows = {row["runtime"]: row for row in doc["rows"]}
+    expected = {"mindspore-pynative", "mindspore-graph", "onnxruntime", "extra-onnx"}
+    skipped = {s["row"].split("/")[1]: s["reason"] for s in doc["skipped"]}
+    for optional in ("mindspore-lite", "torch-eager", "onnxruntime-timm"):
+        assert optional in rows or optional in skipped
+    assert expected <= set(rows)
+    for row in doc["rows"]:
+        for batch, n in (("1", 2), ("4", 1)):
+            result = row["results"][batch]
+            if row["runtime"] == "extra-onnx" and batch == "4":
+                assert result is None  # exported with a fixed batch of 1: timed at batch 1 only
+                continue
+            assert result["n"] == n and 0 < result["min_ms"] <= result["median_ms"] <= result["p90_ms"]
+            assert result["cpu_median_ms"] > 0
+    assert rows["onnxruntime"]["ref"] in (None, "quickstart/onnxruntime-timm")
+    assert rows["extra-onnx"]["file"].endswith(".onnx") and rows["extra-onnx"]["ref"] == "quickstart/onnxruntime"
+    assert doc["machine"]["usable_cores"] >= 1 and doc["versions"]["mindspore"]
+    assert doc["load_avg_1min"]["max"] >= doc["load_avg_1min"]["min"] >= 0
+
+
+def test_quick_run_table_lists_every_row(quick_run):
+    doc, table = quick_run
+    lines = [ln for ln in table.splitlines() if ln.startswith("| quickstart |")]
+    assert [ln.split("|")[2].strip() for ln in lines] == [row["runtime"] for row in doc["rows"]]
+    assert doc["command"] in table and "load average" in table
+
+
+def _python(code, env=None):
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})))
+
+
+_DEPTHWISE = ("from src.runtime import cpu_defaults; cpu_defaults(); import numpy as np, mindspore as ms; "
+              "ms.set_device('CPU'); ms.set_context(mode=ms.PYNATIVE_MODE); "
+              "conv = ms.nn.Conv2d(16, 16, 3, pad_mode='pad', padding=1, group=16); "
+              "conv(ms.Tensor(np.ones((1, 16, 8, 8), np.float32))).asnumpy()")
+
+
+def test_cpu_defaults_keep_onednn_off_its_reference_convolution():
+    """A depthwise 3x3 conv after cpu_defaults() runs an optimised oneDNN kernel, never 'ref:any' (which 2.10
+    gets on AVX-512 CPUs otherwise); a user's own ONEDNN_MAX_CPU_ISA is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    proc = subprocess.run([sys.executable, "-c", _DEPTHWISE], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(env, ONEDNN_VERBOSE="1"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    convs = [ln for ln in proc.stdout.splitlines() if ",exec,cpu,convolution," in ln]
+    assert convs and not any("ref:any" in ln for ln in convs), convs
+    kept = _python("from src.runtime import cpu_defaults; cpu_defaults(); import os; "
+                   "print(os.environ['ONEDNN_MAX_CPU_ISA'])", {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"})
+    assert kept.stdout.strip().splitlines()[-1] == "AVX512_CORE"
+
+
+def test_negative_cpu_threads_is_a_one_line_error(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "export.py"), "--model", "ghostnet_050",
+                           "--cpu_threads", "-1", "--file_name", str(tmp_path / "m")], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: cpu_threads must be >= 0 (0 = one per available core), got -1"]
+    assert os.listdir(tmp_path) == []
