@@ -1,24 +1,18 @@
 """MindSpore Hub entry point (``create_network``) behind the thin top-level ``mindspore_hub_conf.py``.
 
-Hub names: every registered model (``ghostnet_050`` ... ``ghostnetv2_160``) plus the aliases ``ghostnet``,
-``ghostnet_nose`` (GhostNet 1.0x without squeeze-excite, as in the MindSpore model zoo), ``repghostnet`` and
-``ghostnetv2``.
+Hub names: every registered model (``ghostnet_050`` ... ``ghostnetv2_160``) plus the MindSpore model zoo's names
+``ghostnet`` (GhostNet 1.0x), ``ghostnet_nose`` (1.0x without squeeze-excite), ``ghostnet-600`` (GhostNet-600M) and
+the aliases ``repghostnet`` and ``ghostnetv2``.
 """
-from src.models import GhostNet, create_model, list_models, load_checkpoint_strict, model_family
-from src.models.ghostnet import GHOSTNET_CFGS
+from src.models import create_model, list_models, model_family
 
-ALIASES = {"ghostnet": "ghostnet_100", "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100"}
-
-
-class GhostNetNoSE(GhostNet):
-    """GhostNet with every squeeze-excite removed (se_ratio 0 in all rows); otherwise GhostNet unchanged."""
-
-    cfgs = [[[k, mid, c, 0, s] for k, mid, c, _, s in stage] for stage in GHOSTNET_CFGS]
+ALIASES = {"ghostnet": "ghostnet_100", "ghostnet_nose": "ghostnet_100_nose", "ghostnet-600": "ghostnet_600m",
+           "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100"}
 
 
 def hub_names():
     """Every name :func:`create_network` accepts, sorted."""
-    return sorted([*list_models(), *ALIASES, "ghostnet_nose"])
+    return sorted([*list_models(), *ALIASES])
 
 
 def create_network(name, *args, **kwargs):
@@ -40,12 +34,8 @@ def create_network(name, *args, **kwargs):
     if key not in hub_names():
         raise ValueError(f"unknown network '{name}'; valid names: {', '.join(hub_names())}")
     key = ALIASES.get(key, key)
-    if key == "ghostnet_nose" or model_family(key) != "repghostnet":
-        if kwargs.pop("deploy", False):
-            raise ValueError(f"deploy only applies to RepGhostNet models, not {key}")
-    if key == "ghostnet_nose":
-        net = GhostNetNoSE(width=1.0, **kwargs)
-        return load_checkpoint_strict(net, ckpt) if ckpt else net
+    if model_family(key) != "repghostnet" and kwargs.pop("deploy", False):
+        raise ValueError(f"deploy only applies to RepGhostNet models, not {key}")
     return create_model(key, pretrained=ckpt, **kwargs)
 
 
