@@ -8,6 +8,11 @@ network and epoch budget that fits 2 CPU cores. Every configuration starts from 
 batches. Inference img/s is measured at the end, interleaved across configurations in this one process (GRAPH mode,
 batch 100); the median of ``--rounds`` rounds is reported.
 
+``ONEDNN_MAX_CPU_ISA`` defaults to ``AVX2`` here: on this machine's AVX-512/AMX CPU, the oneDNN inside MindSpore 2.10
+runs dense k x k convolutions through its slow ``jit_uni_ncsp`` kernel (0.05-0.2 GMAC/s, ~100x slower than PyTorch);
+capped at AVX2 it picks a fast one (3-11 GMAC/s; ResNet-20 training 1.3 -> 41 img/s, GhostNet 0.5x 41 -> 94 img/s,
+measured under load). Set ``ONEDNN_MAX_CPU_ISA=DEFAULT`` to measure without the cap.
+
     python benchmarks/ghost_ablation.py [--depth 20] [--epochs 4] [--data DIR] [--out results.json]
 """
 import argparse
@@ -21,6 +26,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # read when MindSpore loads oneDNN; see the docstring
 
 import mindspore as ms  # noqa: E402  (after the sys.path set-up)
 from mindspore import nn  # noqa: E402
@@ -118,7 +124,7 @@ def main():
         nets[label] = net
     for label, rate in inference_rates(nets, args.rounds).items():
         results[label]["infer_img_s"] = rate
-    print(f"\nResNet-{args.depth}, {args.epochs} epochs, {data}")
+    print(f"\nResNet-{args.depth}, {args.epochs} epochs, {data}, ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}")
     print(f"| network | params | MACs | top-1 | train img/s | inference img/s |\n|---|---|---|---|---|---|")
     for label, r in results.items():
         print(f"| {label} | {r['params']:,} | {r['macs'] / 1e6:.1f}M | {100 * r['top1']:.1f}% | "
