@@ -1,27 +1,21 @@
 """MindSpore Hub entry point (``create_network``) behind the thin top-level ``mindspore_hub_conf.py``.
 
-Hub names: every registered model (``ghostnet_050`` ... ``ghostnetv2_160``) plus the aliases ``ghostnet``,
-``ghostnet_nose`` (GhostNet 1.0x without squeeze-excite, as in the MindSpore model zoo), ``repghostnet`` and
-``ghostnetv2``.
+Hub names: every registered model (``ghostnet_050`` ... ``ghostnetv2_160``) plus the MindSpore model zoo's names
+``ghostnet`` (GhostNet 1.0x), ``ghostnet_nose`` (1.0x without squeeze-excite), ``ghostnet-600`` (GhostNet-600M) and
+the aliases ``repghostnet`` and ``ghostnetv2``.
 """
 import os
 
 from src.errors import ConfigError
-from src.models import GhostNet, create_model, list_models, load_checkpoint_strict, model_family
-from src.models.ghostnet import GHOSTNET_CFGS
+from src.models import create_model, list_models, model_family
 
-ALIASES = {"ghostnet": "ghostnet_100", "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100"}
-
-
-class GhostNetNoSE(GhostNet):
-    """GhostNet with every squeeze-excite removed (se_ratio 0 in all rows); otherwise GhostNet unchanged."""
-
-    cfgs = [[[k, mid, c, 0, s] for k, mid, c, _, s in stage] for stage in GHOSTNET_CFGS]
+ALIASES = {"ghostnet": "ghostnet_100", "ghostnet_nose": "ghostnet_100_nose", "ghostnet-600": "ghostnet_600m",
+           "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100"}
 
 
 def hub_names():
     """Every name :func:`create_network` accepts, sorted."""
-    return sorted([*list_models(), *ALIASES, "ghostnet_nose"])
+    return sorted([*list_models(), *ALIASES])
 
 
 def create_network(name, *args, **kwargs):
@@ -30,7 +24,7 @@ def create_network(name, *args, **kwargs):
     Positional argument: ``num_classes``. Keywords: ``num_classes`` (default 1000), ``pretrained`` or ``ckpt_path``
     (a MindSpore checkpoint path, loaded strictly; see ``scripts/convert_pytorch_weights.py``), ``deploy``
     (RepGhostNet only: build the re-parameterized form; ``deploy=True`` elsewhere is an error), and the model
-    keywords ``dropout`` / ``in_channels``.
+    keywords ``dropout`` / ``in_channels`` / ``features_only`` / ``out_indices`` (the backbone API).
     """
     if len(args) > 1:
         raise TypeError(f"create_network takes at most one positional argument (num_classes), got {len(args)}")
@@ -44,12 +38,8 @@ def create_network(name, *args, **kwargs):
     if key not in hub_names():
         raise ValueError(f"unknown network '{name}'; valid names: {', '.join(hub_names())}")
     key = ALIASES.get(key, key)
-    if key == "ghostnet_nose" or model_family(key) != "repghostnet":
-        if kwargs.pop("deploy", False):
-            raise ValueError(f"deploy only applies to RepGhostNet models, not {key}")
-    if key == "ghostnet_nose":
-        net = GhostNetNoSE(width=1.0, **kwargs)
-        return load_checkpoint_strict(net, ckpt) if ckpt else net
+    if model_family(key) != "repghostnet" and kwargs.pop("deploy", False):
+        raise ValueError(f"deploy only applies to RepGhostNet models, not {key}")
     return create_model(key, pretrained=ckpt, **kwargs)
 
 
@@ -64,7 +54,9 @@ def _check_kwargs(kwargs):
                           "a float in [0, 1)"),
               "deploy": (lambda v: isinstance(v, bool), "True or False"),
               "pretrained": (lambda v: v is None or isinstance(v, (bool, str, os.PathLike)), "a checkpoint path"),
-              "ckpt_path": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a checkpoint path")}
+              "ckpt_path": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a checkpoint path"),
+              "features_only": (lambda v: isinstance(v, bool), "True or False"),
+              "out_indices": (lambda v: v is None or isinstance(v, (list, tuple)), "a list of stage indices")}
     for key, value in kwargs.items():
         if key not in checks:
             raise ConfigError(f"create_network got an unknown argument '{key}'; valid: {', '.join(checks)}")

@@ -164,6 +164,55 @@ def test_convert_synthetic_safetensors_roundtrip(ms_ghostnet_050, torch_style_fi
     assert np.abs(logits(loaded, x) - want).max() <= TOL
 
 
+ZOO_LEAVES = [(".primary_conv.0.", ".primary_conv.conv."), (".primary_conv.1.", ".primary_conv.bn."),
+              (".cheap_operation.0.", ".cheap_operation.conv."), (".cheap_operation.1.", ".cheap_operation.bn."),
+              (".conv_dw.", ".dw.conv."), (".bn_dw.", ".dw.bn."), (".shortcut.0.", ".shortcut.0.conv."),
+              (".shortcut.1.", ".shortcut.0.bn."), (".shortcut.2.", ".shortcut.1.conv."),
+              (".shortcut.3.", ".shortcut.1.bn."), (".bn1.", ".bn.")]
+
+
+def zoo_style_state(net):
+    """``net``'s parameters under the MindSpore model zoo's GhostNet names: flat ``blocks.<i>`` and ConvUnit
+    (``conv``/``bn``) leaves (research/cv/ghostnet/src/ghostnet.py, ghostnet600.py)."""
+    flat, state = {}, {}
+    for name, param in net.parameters_and_names():
+        parts = name.split(".")
+        if parts[0] == "blocks":
+            path = ".".join(parts[:3])
+            flat.setdefault(path, len(flat))
+            name = f"blocks.{flat[path]}." + ".".join(parts[3:])
+            for ours, zoo in ZOO_LEAVES:
+                if ours in "." + name.split(".", 2)[2]:
+                    name = name.replace(ours, zoo, 1)
+                    break
+        state[name] = param.asnumpy()
+    return state
+
+
+@pytest.mark.parametrize("model,zoo_keys", [
+    ("ghostnet_600m", ["blocks.1.dw.conv.weight", "blocks.1.dw.bn.moving_variance", "blocks.1.shortcut.0.conv.weight",
+                       "blocks.1.shortcut.1.bn.gamma", "blocks.0.se.conv_reduce.bias", "blocks.19.conv.weight",
+                       "blocks.19.bn.beta", "blocks.18.ghost2.cheap_operation.bn.moving_mean"]),
+    ("ghostnet_100_nose", ["blocks.15.ghost1.primary_conv.conv.weight", "blocks.16.conv.weight",
+                           "blocks.9.shortcut.1.conv.weight"]),
+])
+def test_convert_model_zoo_checkpoint(model, zoo_keys, tmp_path):
+    """A checkpoint with the zoo's names (plus its optimizer state) converts to ours and gives the same logits."""
+    net = randomize_state(create_model(model, num_classes=37), seed=2)
+    x = images(1, 64)
+    state = zoo_style_state(net)
+    assert set(zoo_keys) <= set(state)
+    state.update({"moments.conv_stem.weight": state["conv_stem.weight"], "global_step": np.array([5], np.int32)})
+    src = str(tmp_path / "zoo.ckpt")
+    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in state.items()], src)
+    out = str(tmp_path / "ours.ckpt")
+    report = convert_checkpoint(src, model, out)
+    assert report.num_classes == 37 and report.unused == ["global_step", "moments.conv_stem.weight"]
+    loaded = create_model(model, num_classes=37, pretrained=out)
+    loaded.set_train(False)
+    np.testing.assert_array_equal(logits(loaded, x), logits(net, x))
+
+
 def test_cli_reports_unused_keys(torch_style_file, tmp_path, capsys):
     out = tmp_path / "g.ckpt"
     assert main([torch_style_file, "--model", "ghostnet_050", "--out", str(out)]) == 0

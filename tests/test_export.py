@@ -35,7 +35,8 @@ def batch(n, seed=3):
 
 @pytest.mark.parametrize("name,fmt,dynamic", [
     ("ghostnet_050", "MINDIR", False), ("repghostnet_050", "MINDIR", True),
-    ("ghostnet_050", "ONNX", False), ("repghostnet_050", "ONNX", False)])
+    ("ghostnet_050", "ONNX", False), ("repghostnet_050", "ONNX", False),
+    ("ghostnet_050_nose", "MINDIR", True), ("ghostnet_600m", "ONNX", False), ("ghost_resnet56_cifar", "ONNX", False)])
 def test_round_trip_matches_cell(base, name, fmt, dynamic):
     """The exported file, run here independently, equals the train-form Cell (RepGhost re-parameterized)."""
     if fmt == "ONNX" and not onnxruntime_available():
@@ -58,16 +59,18 @@ def test_round_trip_matches_cell(base, name, fmt, dynamic):
         assert "at batch 1 and 3" in stdout
 
 
-def test_lite_round_trip_matches_cell(base):
-    """ONNX -> .ms through the Python 3.7 Lite side env; Lite inference equals the Cell (<= 1e-3)."""
+@pytest.mark.parametrize("name", ["repghostnet_050", "ghostnet_600m"])
+def test_lite_round_trip_matches_cell(base, name):
+    """ONNX -> .ms through the Python 3.7 Lite side env; Lite inference equals the Cell (<= 1e-3). GhostNet-600M
+    checks its hard-swish (written with ReLU6: MindSpore cannot export HSwish to ONNX)."""
     from src.deploy import lite
 
     python, reason = lite_side_env()
     if python is None:
         pytest.skip(f"MindSpore Lite side env cannot be created: {reason}")
-    path, stdout = exported(base, "repghostnet_050", "MINDIR_LITE")
-    assert reported_diff(stdout) <= 1e-3 and "re-parameterized" in stdout
-    net = reference_cell("repghostnet_050", checkpoint(base, "repghostnet_050"))
+    path, stdout = exported(base, name, "MINDIR_LITE")
+    assert reported_diff(stdout) <= 1e-3 and ("re-parameterized" in stdout) == name.startswith("repghostnet")
+    net = reference_cell(name, checkpoint(base, name))
     x = batch(3)
     assert np.abs(lite.predict(path, x) - cell_logits(net, x)).max() <= 1e-3
 

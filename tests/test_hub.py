@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import images, randomize_state
+from src.errors import DataError
 from src.models import list_models
 from src.models.registry import MODELS
 
@@ -39,17 +40,16 @@ def hub_create(conf, name, *args, **kwargs):
         os.chdir(cwd)
 
 
-# alias -> the registered model it stands for (None: not a registered model)
-ALIASES = {"ghostnet": "ghostnet_100", "ghostnet_nose": None, "repghostnet": "repghostnet_100",
-           "ghostnetv2": "ghostnetv2_100"}
+# alias -> the registered model it stands for (the first three are the MindSpore model zoo's hub names)
+ALIASES = {"ghostnet": "ghostnet_100", "ghostnet_nose": "ghostnet_100_nose", "ghostnet-600": "ghostnet_600m",
+           "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100"}
 
 
 @pytest.mark.parametrize("alias", list(ALIASES))
 def test_alias_builds_loads_checkpoint_and_runs(hub_conf, alias, tmp_path):
     net = randomize_state(hub_create(hub_conf, alias, 10), seed=2)
-    if ALIASES[alias]:
-        cls, width = MODELS[ALIASES[alias]]
-        assert type(net) is cls and net.width == width
+    _, builder, kwargs = MODELS[ALIASES[alias]]
+    assert type(net) is builder and all(getattr(net, k) == v for k, v in kwargs.items())
     ckpt = str(tmp_path / f"{alias}.ckpt")
     ms.save_checkpoint(net, ckpt)
     x = images(2, 64)
@@ -63,12 +63,13 @@ def test_alias_builds_loads_checkpoint_and_runs(hub_conf, alias, tmp_path):
     assert [n for n, _ in same.parameters_and_names()] == [n for n, _ in loaded.parameters_and_names()]
 
 
-def test_ghostnet_nose_is_ghostnet_without_se(hub_conf):
+def test_zoo_names_are_the_zoo_models(hub_conf):
     nose = hub_create(hub_conf, "ghostnet_nose")
     names = [n for n, _ in nose.parameters_and_names()]
     assert not any(".se." in n for n in names)
     # GhostNet 1.0x (5,182,508) minus its squeeze-excite weights (1,503,868).
     assert sum(p.size for p in nose.trainable_params()) == 3_678_640
+    assert sum(p.size for p in hub_create(hub_conf, "GhostNet-600").trainable_params()) == 11_939_796
 
 
 def test_every_registered_name_and_deploy(hub_conf):
@@ -79,7 +80,7 @@ def test_every_registered_name_and_deploy(hub_conf):
 
 
 @pytest.mark.parametrize("name, kwargs, error, match", [
-    ("resnet50", {}, ValueError, "valid names: ghostnet, ghostnet_050"),
+    ("resnet50", {}, ValueError, "valid names: ghost_resnet56_cifar, .* ghostnet, ghostnet-600, ghostnet_050"),
     ("ghostnet", {"deploy": True}, ValueError, "deploy only applies to RepGhostNet"),
     ("ghostnet_nose", {"deploy": True}, ValueError, "deploy only applies to RepGhostNet"),
     ("ghostnet", {"pretrained": True}, ValueError, "hosts no weights"),

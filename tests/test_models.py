@@ -36,8 +36,13 @@ def total_macs(net):
     return sum(m for _, m in profile_model(net, 224).values())
 
 
+# Registered in this file's REFERENCE, plus the models of tests/test_family.py.
+FAMILY_MODELS = ["ghostnet_050_nose", "ghostnet_100_nose", "ghostnet_130_nose", "ghostnet_600m", "vgg16_cifar",
+                 "ghost_vgg16_cifar", "resnet56_cifar", "ghost_resnet56_cifar"]
+
+
 def test_registry_lists_every_published_width():
-    assert list_models() == sorted(REFERENCE)
+    assert list_models() == sorted([*REFERENCE, *FAMILY_MODELS])
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
@@ -178,7 +183,7 @@ def test_amp_o1_rewrite_succeeds_and_keeps_parameter_names(name):
 
 
 def test_unknown_model_name_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown model 'ghostnet_10'.*ghostnet_100.*Valid names: ghostnet_050"):
+    with pytest.raises(ValueError, match="unknown model 'ghostnet_10'.*ghostnet_100.*Valid names: ghost_resnet56_cifar, ghost_vgg16_cifar, ghostnet_050"):
         create_model("ghostnet_10")
 
 

@@ -11,9 +11,11 @@ from .mapping import WRAPPER_KEYS
 def build_parser():
     """Argument parser of the converter."""
     parser = argparse.ArgumentParser(
-        description="Convert official (huawei-noah, RepGhost) or timm PyTorch weights into a MindSpore .ckpt. "
-                    "Reads .pth/.pth.tar without PyTorch; .safetensors needs the 'safetensors' package.")
-    parser.add_argument("src", help="PyTorch checkpoint: .pth / .pth.tar / .bin (torch.save) or .safetensors")
+        description="Convert official (huawei-noah, RepGhost) or timm PyTorch weights, or a MindSpore model zoo "
+                    "GhostNet checkpoint, into a MindSpore .ckpt of this project. Reads .pth/.pth.tar without "
+                    "PyTorch; .safetensors needs the 'safetensors' package.")
+    parser.add_argument("src", help="PyTorch checkpoint: .pth / .pth.tar / .bin (torch.save) or .safetensors; or a "
+                                    "model zoo .ckpt (research/cv/ghostnet: ghostnet_1x, ghostnet_nose_1x, 600M)")
     parser.add_argument("--model", required=True, metavar="NAME",
                         help="registered model name: " + ", ".join(list_models()))
     parser.add_argument("--out", required=True, help="output MindSpore checkpoint (.ckpt), written atomically")

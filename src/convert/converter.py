@@ -1,13 +1,17 @@
-"""PyTorch checkpoint (``.pth`` / ``.pth.tar`` / ``.safetensors``) -> MindSpore ``.ckpt`` for a registered model."""
+"""PyTorch checkpoint (``.pth`` / ``.pth.tar`` / ``.safetensors``) or MindSpore model zoo GhostNet checkpoint
+(``.ckpt``) -> MindSpore ``.ckpt`` for a registered model."""
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 
 import mindspore as ms
+import numpy as np
 
 from src.models import create_model, model_family, reparameterize_params, write_checkpoint
 
-from .mapping import ConversionError, clean_state_dict, is_deploy_form, map_to_model, select_state_dict
+from .mapping import (ConversionError, clean_state_dict, is_deploy_form, is_zoo_state, map_to_model, select_state_dict,
+                      zoo_to_project_names)
 from .torch_reader import TorchReadError, load_torch_file
 
 
@@ -28,7 +32,9 @@ def load_source(path, key=None):
     """Read ``path`` into a flat ``{name: float32 array}`` dict with our naming; returns ``(params, key, dropped)``."""
     if not os.path.isfile(path):
         raise ConversionError(f"no such file: {path}")
-    if path.endswith(".safetensors"):
+    if path.endswith(".ckpt"):
+        obj = load_mindspore_ckpt(path)
+    elif path.endswith(".safetensors"):
         try:
             from safetensors.numpy import load_file
         except ImportError as exc:
@@ -48,6 +54,16 @@ def load_source(path, key=None):
     return params, used_key, dropped
 
 
+def load_mindspore_ckpt(path):
+    """The parameters of a MindSpore ``.ckpt`` (e.g. a model zoo GhostNet) as ``{name: float32 array}``."""
+    try:
+        params = ms.load_checkpoint(path)
+    except (ValueError, RuntimeError, TypeError) as exc:  # MindSpore's errors for unparsable files
+        raise ConversionError(f"{path}: not a readable MindSpore checkpoint ({str(exc).splitlines()[0][:120]})"
+                              ) from None
+    return {k: v.asnumpy().astype(np.float32) for k, v in params.items() if isinstance(v, ms.Parameter)}
+
+
 @functools.lru_cache(maxsize=8)
 def _shapes(name, kwargs):
     return tuple((n, tuple(p.shape)) for n, p in create_model(name, **dict(kwargs)).parameters_and_names())
@@ -57,6 +73,17 @@ def _target_shapes(name, **kwargs):
     """Our parameter names and shapes for ``create_model(name, **kwargs)``, in model order (cached: building
     the network is the slow part)."""
     return dict(_shapes(name, tuple(sorted(kwargs.items()))))
+
+
+def _block_paths(shapes):
+    """Our bottleneck paths (``blocks.<s>.<j>``) in order, then the closing 1x1 ConvBnAct's: the order of a model
+    zoo checkpoint's flat ``blocks.<i>``."""
+    paths = []
+    for name in shapes:
+        match = re.match(r"^(blocks\.\d+\.\d+)\.(?:ghost1|conv)\.", name)
+        if match and match.group(1) not in paths:
+            paths.append(match.group(1))
+    return paths
 
 
 def convert_checkpoint(src, model, out, deploy=False, key=None):
@@ -70,8 +97,13 @@ def convert_checkpoint(src, model, out, deploy=False, key=None):
     if deploy and family != "repghostnet":
         raise ConversionError(f"--deploy only applies to RepGhostNet models, not {model}")
     params, used_key, dropped = load_source(src, key)
-    kwargs = {"num_classes": params["classifier.weight"].shape[0] if "classifier.weight" in params else 1000,
-              "in_channels": params["conv_stem.weight"].shape[1] if "conv_stem.weight" in params else 3}
+    default_shapes = _target_shapes(model)
+    if is_zoo_state(params):
+        params = {zoo_to_project_names(params, _block_paths(default_shapes)).get(k, k): v for k, v in params.items()}
+    first_conv = next(k for k, shape in default_shapes.items() if len(shape) == 4)
+    classifier = [k for k, shape in default_shapes.items() if len(shape) == 2][-1]
+    kwargs = {"num_classes": params[classifier].shape[0] if classifier in params else 1000,
+              "in_channels": params[first_conv].shape[1] if first_conv in params else 3}
     src_deploy = family == "repghostnet" and is_deploy_form(params)
     if family == "repghostnet":
         kwargs["deploy"] = src_deploy

@@ -3,7 +3,11 @@
 Covers the official huawei-noah GhostNet and GhostNetV2 weights, the official RepGhost weights (train form and
 re-parameterized form) and timm's ``ghostnet_*`` / ``repghostnet_*`` / ``ghostnetv2_*``: all share the module
 names used here, so the mapping is mechanical — strip wrapper prefixes, drop counters, rename BatchNorm tensors.
+MindSpore model zoo checkpoints (``research/cv/ghostnet``: GhostNet 1.0x, no-SE, 600M) use their own names, mapped
+by :func:`zoo_to_project_names`.
 """
+import re
+
 import numpy as np
 
 from src.errors import ProjectError
@@ -118,3 +122,54 @@ def map_to_model(params, target_shapes, model_name):
             "parameters (wrong --model?)", format_table(("parameter", "checkpoint", "model"), rows))
     unused = sorted(k for k in params if k not in target_shapes)
     return {name: params[name] for name in target_shapes}, unused
+
+
+# MindSpore model zoo GhostNet names (research/cv/ghostnet/src/ghostnet.py, ghostnet600.py) -> ours, inside one
+# bottleneck: every conv + BN is a ``ConvUnit(conv, bn)``, the strided depthwise conv is ``dw``, the shortcut is a
+# SequentialCell of two ConvUnits.
+ZOO_BLOCK_RULES = [
+    (re.compile(r"^(ghost[12]\.(?:primary_conv|cheap_operation))\.conv\.(.+)$"), r"\1.0.\2"),
+    (re.compile(r"^(ghost[12]\.(?:primary_conv|cheap_operation))\.bn\.(.+)$"), r"\1.1.\2"),
+    (re.compile(r"^dw\.conv\.(.+)$"), r"conv_dw.\1"),
+    (re.compile(r"^dw\.bn\.(.+)$"), r"bn_dw.\1"),
+    (re.compile(r"^shortcut\.0\.conv\.(.+)$"), r"shortcut.0.\1"),
+    (re.compile(r"^shortcut\.0\.bn\.(.+)$"), r"shortcut.1.\1"),
+    (re.compile(r"^shortcut\.1\.conv\.(.+)$"), r"shortcut.2.\1"),
+    (re.compile(r"^shortcut\.1\.bn\.(.+)$"), r"shortcut.3.\1"),
+]
+ZOO_CLOSING_RULES = [(re.compile(r"^conv\.(.+)$"), r"conv.\1"), (re.compile(r"^bn\.(.+)$"), r"bn1.\1")]
+_ZOO_BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
+
+
+def is_zoo_state(params):
+    """True for a MindSpore model zoo GhostNet state (``ConvUnit`` names: ``...primary_conv.conv.weight``)."""
+    return any(k.endswith(".primary_conv.conv.weight") for k in params)
+
+
+def zoo_to_project_names(names, block_paths):
+    """``{zoo name: our name}`` for the parameter ``names`` of a model zoo GhostNet checkpoint.
+
+    The zoo numbers its bottlenecks flat (``blocks.<i>``) and puts the closing 1x1 ConvUnit at the next index;
+    ``block_paths`` are our bottleneck paths in the same order (``blocks.<s>.<j>``) followed by the closing
+    ConvBnAct's path. Names outside the blocks (stem, head, classifier) are the same; names no rule knows (optimizer
+    state) map to themselves and end up unused.
+    """
+    mapping = {}
+    for name in names:
+        match = _ZOO_BLOCK.match(name)
+        index = int(match.group(1)) if match else -1
+        if not 0 <= index < len(block_paths):
+            mapping[name] = name
+            continue
+        rules = ZOO_CLOSING_RULES if index == len(block_paths) - 1 else ZOO_BLOCK_RULES
+        rest = match.group(2)
+        for pattern, replacement in rules:
+            if pattern.match(rest):
+                rest = pattern.sub(replacement, rest)
+                break
+        else:
+            if not rest.startswith("se."):
+                mapping[name] = name
+                continue
+        mapping[name] = f"{block_paths[index]}.{rest}"
+    return mapping

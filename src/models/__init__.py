@@ -1,5 +1,8 @@
-"""GhostNet, RepGhostNet and GhostNetV2 as MindSpore Cells, plus the model registry."""
-from .ghostnet import GhostModule, GhostNet
+"""GhostNet, RepGhostNet and GhostNetV2 as MindSpore Cells, plus plug-and-play Ghost modules and the model registry."""
+from .features import FeatureExtractor, FeatureInfo
+from .ghostify import GhostifyReport, ghostify
+from .ghostnet import GhostModule, GhostNet, GhostNetNoSE
+from .ghostnet_600m import GhostNet600M
 from .ghostnetv2 import GhostModuleV2, GhostNetV2
 from .layers import ConvBnAct, GhostBottleneck, SqueezeExcite, make_divisible
 from .registry import (check_input_size, create_model, list_models, load_checkpoint_strict, model_family,
@@ -8,7 +11,8 @@ from .repghost import RepGhostModule, RepGhostNet, is_train_form, reparameterize
 
 RepGhostBottleneck = GhostBottleneck  # the same bottleneck; RepGhostNet builds it with RepGhost modules
 
-__all__ = ["check_input_size", "ConvBnAct", "create_model", "GhostBottleneck", "GhostModule", "GhostModuleV2",
-           "GhostNet", "GhostNetV2", "is_train_form", "list_models", "load_checkpoint_strict", "make_divisible",
-           "model_family", "read_checkpoint", "reparameterize", "reparameterize_params", "RepGhostBottleneck",
-           "RepGhostModule", "RepGhostNet", "SqueezeExcite", "write_checkpoint"]
+__all__ = ["check_input_size", "ConvBnAct", "FeatureExtractor", "FeatureInfo", "GhostBottleneck", "GhostModule", "GhostModuleV2",
+           "GhostNet", "GhostNet600M", "GhostNetNoSE", "GhostNetV2", "GhostifyReport", "RepGhostBottleneck",
+           "RepGhostModule", "RepGhostNet", "SqueezeExcite", "create_model", "ghostify", "list_models",
+           "is_train_form", "load_checkpoint_strict", "make_divisible", "model_family", "read_checkpoint",
+           "reparameterize", "reparameterize_params", "write_checkpoint"]

@@ -33,6 +33,19 @@ def record_paths(net):
             cell.path_prefix = name + "." if name else ""
 
 
+def sync_parameter_names(net):
+    """Rename every parameter of ``net`` to its full path after cells were swapped in place.
+
+    A Cell built on its own names its parameters relative to itself; checkpoints load by these names, so a network
+    edited in place (re-parameterization, :func:`~src.models.ghostify.ghostify`) must rename them. Returns ``net``.
+    """
+    for name, param in net.parameters_and_names():
+        if param.name != name:
+            param.name = name
+    record_paths(net)
+    return net
+
+
 def make_divisible(v, divisor=4, min_value=None):
     """Round ``v`` to the nearest multiple of ``divisor``, never going below 90% of ``v`` (reference rounding)."""
     min_value = min_value or divisor
@@ -42,14 +55,17 @@ def make_divisible(v, divisor=4, min_value=None):
     return new_v
 
 
-def conv2d(in_chs, out_chs, kernel_size, stride=1, groups=1, bias=False):
+def conv2d(in_chs, out_chs, kernel_size, stride=1, groups=1, bias=False, **padding):
     """A PyTorch-style convolution with symmetric ``k // 2`` padding and optional bias.
 
     Square kernels use explicit padding. Rectangular ones (GhostNetV2's 1x5 / 5x1, always stride 1) use
     ``pad_mode="same"`` — the same symmetric padding — because MindSpore 2.10's ONNX exporter writes an explicit
-    (top, bottom, left, right) padding in the wrong order.
+    (top, bottom, left, right) padding in the wrong order. ``padding`` (``pad_mode``, ``padding``, ``dilation``)
+    overrides this: :func:`~src.models.ghostify.ghostify` copies them from the convolution it replaces.
     """
-    if isinstance(kernel_size, int) or kernel_size[0] == kernel_size[1]:
+    if padding:
+        pad = padding
+    elif isinstance(kernel_size, int) or kernel_size[0] == kernel_size[1]:
         k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
         pad = {"pad_mode": "pad", "padding": k // 2}
     else:
@@ -65,22 +81,22 @@ def batch_norm(chs):
     return nn.BatchNorm2d(chs, momentum=0.9, eps=1e-5)
 
 
-def conv_bn(in_chs, out_chs, kernel_size, stride=1, groups=1, act=False):
-    """``Sequential(conv, bn[, relu])`` — the reference's ``primary_conv`` / ``cheap_operation`` / shortcut shape."""
-    layers = [conv2d(in_chs, out_chs, kernel_size, stride, groups), batch_norm(out_chs)]
-    if act:
-        layers.append(nn.ReLU())
+def conv_bn(in_chs, out_chs, kernel_size, stride=1, groups=1, act_layer=None, **padding):
+    """``Sequential(conv, bn[, act])`` — the reference's ``primary_conv`` / ``cheap_operation`` / shortcut shape."""
+    layers = [conv2d(in_chs, out_chs, kernel_size, stride, groups, **padding), batch_norm(out_chs)]
+    if act_layer is not None:
+        layers.append(act_layer())
     return Sequential(layers)
 
 
 class ConvBnAct(nn.Cell):
-    """Conv + BN + ReLU with the reference's names (``conv``, ``bn1``): the 1x1 conv that closes the block stack."""
+    """Conv + BN + act with the reference's names (``conv``, ``bn1``): the 1x1 conv that closes the block stack."""
 
-    def __init__(self, in_chs, out_chs, kernel_size=1, stride=1):
+    def __init__(self, in_chs, out_chs, kernel_size=1, stride=1, act_layer=nn.ReLU):
         super().__init__()
         self.conv = conv2d(in_chs, out_chs, kernel_size, stride)
         self.bn1 = batch_norm(out_chs)
-        self.act1 = nn.ReLU()
+        self.act1 = act_layer()
 
     def construct(self, x):
         return self.act1(self.bn1(self.conv(x)))
@@ -95,6 +111,18 @@ class HardSigmoid(nn.Cell):
 
     def construct(self, x):
         return self.relu6(x + 3.0) / 6.0
+
+
+class HardSwish(nn.Cell):
+    """``x * relu6(x + 3) / 6`` (GhostNet-600M's activation). MindSpore 2.10 cannot export ``nn.HSwish`` to ONNX
+    ("Exporting HSwish operator is not yet supported"), so it is written with the ops of :class:`HardSigmoid`."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = HardSigmoid()
+
+    def construct(self, x):
+        return x * self.gate(x)
 
 
 class GlobalAvgPool(nn.Cell):
@@ -128,14 +156,15 @@ class SqueezeExcite(nn.Cell):
 class GhostBottleneck(nn.Cell):
     """Ghost bottleneck shared by all three families; ``module`` builds ghost1/ghost2.
 
-    ghost1 (expand, ReLU) -> [depthwise k x k stride + BN if stride > 1] -> [SE] -> ghost2 (project, linear)
+    ghost1 (expand, act) -> [depthwise k x k stride + BN if stride > 1] -> [SE] -> ghost2 (project, linear)
     -> + shortcut (identity when shapes match, else depthwise conv + BN + 1x1 conv + BN). No activation after the add.
     ``module(in, out, relu, layer_idx)`` builds a ghost module; ghost2 is always built as layer 0, so GhostNetV2's
-    attention (layer index > 1) only ever lands in ghost1, as in the reference.
+    attention (layer index > 1) only ever lands in ghost1, as in the reference. ``se_layer(chs, se_ratio)`` builds
+    the squeeze-excite (GhostNet-600M rounds its width to 8).
     """
 
     def __init__(self, in_chs, mid_chs, out_chs, kernel_size=3, stride=1, se_ratio=0.0, module=None, layer_idx=0,
-                 shortcut=True):
+                 shortcut=True, se_layer=SqueezeExcite):
         super().__init__()
         self.stride = stride
         self.ghost1 = module(in_chs, mid_chs, relu=True, layer_idx=layer_idx)
@@ -145,7 +174,7 @@ class GhostBottleneck(nn.Cell):
             self.bn_dw = batch_norm(mid_chs)
         self.has_se = se_ratio is not None and se_ratio > 0.0
         if self.has_se:
-            self.se = SqueezeExcite(mid_chs, se_ratio)
+            self.se = se_layer(mid_chs, se_ratio)
         self.ghost2 = module(mid_chs, out_chs, relu=False, layer_idx=0)
         self.use_shortcut = shortcut
         self.identity_shortcut = in_chs == out_chs and stride == 1

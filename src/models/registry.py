@@ -1,4 +1,5 @@
-"""Model registry: ``create_model(name, num_classes=1000, pretrained=None, **kw)`` for every published width."""
+"""Model registry: ``create_model(name, num_classes=1000, pretrained=None, features_only=False, **kw)`` for every
+published width of every family."""
 import difflib
 import os
 
@@ -7,18 +8,29 @@ import mindspore as ms
 from ..errors import ConfigError, DataError
 from ..files import atomic_path
 from ..record import checkpoint_entry, from_checkpoint_params
-from .ghostnet import GhostNet
+from .cifar import ghost_resnet56_cifar, ghost_vgg16_cifar, resnet56_cifar, vgg16_cifar
+from .features import FeatureExtractor
+from .ghostnet import GhostNet, GhostNetNoSE
+from .ghostnet_600m import GhostNet600M
 from .ghostnetv2 import GhostNetV2
 from .repghost import RepGhostNet, is_train_form
 
+_GHOSTNET_WIDTHS = {"050": 0.5, "100": 1.0, "130": 1.3}
+# family -> (builder, {model name: builder keywords}); the family decides code paths (RepGhost deploy form).
 _FAMILIES = {
-    "ghostnet": (GhostNet, {"050": 0.5, "100": 1.0, "130": 1.3}),
-    "repghostnet": (RepGhostNet, {"050": 0.5, "058": 0.58, "080": 0.8, "100": 1.0, "111": 1.11, "130": 1.3,
-                                  "150": 1.5, "200": 2.0}),
-    "ghostnetv2": (GhostNetV2, {"100": 1.0, "130": 1.3, "160": 1.6}),
+    "ghostnet": (GhostNet, {f"ghostnet_{t}": {"width": w} for t, w in _GHOSTNET_WIDTHS.items()}),
+    "ghostnet_nose": (GhostNetNoSE, {f"ghostnet_{t}_nose": {"width": w} for t, w in _GHOSTNET_WIDTHS.items()}),
+    "ghostnet_600m": (GhostNet600M, {"ghostnet_600m": {}}),
+    "repghostnet": (RepGhostNet, {f"repghostnet_{t}": {"width": w} for t, w in {
+        "050": 0.5, "058": 0.58, "080": 0.8, "100": 1.0, "111": 1.11, "130": 1.3, "150": 1.5, "200": 2.0}.items()}),
+    "ghostnetv2": (GhostNetV2, {f"ghostnetv2_{t}": {"width": w} for t, w in {
+        "100": 1.0, "130": 1.3, "160": 1.6}.items()}),
+    "vgg_cifar": (vgg16_cifar, {"vgg16_cifar": {}}),
+    "ghost_vgg_cifar": (ghost_vgg16_cifar, {"ghost_vgg16_cifar": {}}),
+    "resnet_cifar": (resnet56_cifar, {"resnet56_cifar": {}}),
+    "ghost_resnet_cifar": (ghost_resnet56_cifar, {"ghost_resnet56_cifar": {}}),
 }
-MODELS = {f"{family}_{tag}": (cls, width) for family, (cls, widths) in _FAMILIES.items()
-          for tag, width in widths.items()}
+MODELS = {name: (family, builder, kw) for family, (builder, names) in _FAMILIES.items() for name, kw in names.items()}
 
 
 def list_models():
@@ -38,26 +50,37 @@ def check_input_size(name, image_size):
     """Raise :class:`ConfigError` when ``image_size`` is below the smallest input model ``name`` accepts (32 px;
     GhostNetV2 64 px, its attention pools the last feature map once more)."""
     check_model_name(name)
-    minimum = MODELS[name][0].min_input_size
+    minimum = MODELS[name][1].min_input_size
     if image_size < minimum:
         raise ConfigError(f"image_size must be >= {minimum} for {name}, got {image_size}")
 
 
 def model_family(name):
-    """'ghostnet', 'repghostnet' or 'ghostnetv2'."""
+    """The family of a registered name: one of the keys of ``_FAMILIES`` ('ghostnet', 'ghostnet_nose',
+    'ghostnet_600m', 'repghostnet', 'ghostnetv2', 'vgg_cifar', 'ghost_vgg_cifar', 'resnet_cifar',
+    'ghost_resnet_cifar')."""
     check_model_name(name)
-    return name.rsplit("_", 1)[0]
+    return MODELS[name][0]
 
 
-def create_model(name, num_classes=1000, pretrained=None, **kwargs):
+def create_model(name, num_classes=1000, pretrained=None, features_only=False, out_indices=None, **kwargs):
     """Build a registered model; ``pretrained`` is a checkpoint path loaded strictly (every parameter must match).
 
     Extra keyword arguments go to the model class (``dropout``, ``in_channels``; RepGhost: ``deploy``,
-    ``reparam``, ``shortcut``).
+    ``reparam``, ``shortcut``; Ghost-VGG/ResNet: ``ratio``, ``dw_size``). ``features_only=True`` returns the
+    backbone as a :class:`~src.models.features.FeatureExtractor`: a tuple of feature maps at the strides picked by
+    ``out_indices`` (default all: 2, 4, 8, 16, 32), described by its ``feature_info``; a classification
+    checkpoint loads into it (its head is ignored).
     """
     check_model_name(name)
-    cls, width = MODELS[name]
-    net = cls(width=width, num_classes=num_classes, **kwargs)
+    _, builder, model_kw = MODELS[name]
+    net = builder(num_classes=num_classes, **model_kw, **kwargs)
+    if features_only:
+        if not hasattr(net, "feature_info"):
+            raise ConfigError(f"features_only is not available for {name} (GhostNet families only)")
+        net = FeatureExtractor(net, out_indices)
+    elif out_indices is not None:
+        raise ConfigError("out_indices needs features_only=True")
     if pretrained:
         load_checkpoint_strict(net, pretrained)
     return net

@@ -8,7 +8,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn
 
 from .ghostnet import GhostNet
-from .layers import Sequential, batch_norm, conv2d, conv_bn
+from .layers import Sequential, batch_norm, conv2d, conv_bn, sync_parameter_names
 
 BN_EPS = 1e-5
 
@@ -56,12 +56,12 @@ class RepGhostModule(nn.Cell):
         super().__init__()
         self.oup = oup
         self.dw_size = dw_size
-        self.primary_conv = conv_bn(inp, oup, kernel_size, stride, act=relu)
+        self.primary_conv = conv_bn(inp, oup, kernel_size, stride, act_layer=nn.ReLU if relu else None)
         self.deploy = deploy or not reparam
         if deploy:
             self.cheap_operation = conv2d(oup, oup, dw_size, 1, groups=oup, bias=True)
         else:
-            self.cheap_operation = conv_bn(oup, oup, dw_size, 1, groups=oup, act=False)
+            self.cheap_operation = conv_bn(oup, oup, dw_size, 1, groups=oup)
             if reparam:
                 self.fusion_bn = Sequential([batch_norm(oup)])
         self.relu = nn.ReLU() if relu else nn.Identity()
@@ -124,10 +124,7 @@ def reparameterize(net):
     for _, cell in net.cells_and_names():
         if isinstance(cell, RepGhostModule):
             cell.switch_to_deploy()
-    for name, param in net.parameters_and_names():
-        if param.name != name:
-            param.name = name
-    return net
+    return sync_parameter_names(net)
 
 
 def reparameterize_params(params, eps=BN_EPS):

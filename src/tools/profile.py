@@ -13,54 +13,67 @@ import numpy as np
 
 
 def _stage_of(name):
-    """Group a parameter/cell path into a row of the report: stem, blocks.<i>, head or classifier."""
+    """Group a parameter/cell path into a row of the report: stem, blocks.<i>, head, or the first path component
+    (``classifier``; ``layer1`` ... of the CIFAR ResNets, ``feature`` of VGG)."""
     parts = name.split(".")
     if parts[0] == "blocks":
         return ".".join(parts[:2])
-    if parts[0] in ("conv_stem", "bn1"):
+    if parts[0] in ("conv_stem", "conv1", "bn1"):
         return "stem"
     return "head" if parts[0] == "conv_head" else parts[0]
 
 
-def profile_model(net, image_size=224, in_channels=3):
-    """Return ``OrderedDict(stage -> (params, macs))`` for a single image of ``image_size``."""
+def cell_macs(net, image_size=224, in_channels=3):
+    """``OrderedDict(cell path -> MACs)`` of every Conv2d and Dense for one image of ``image_size``.
+
+    Measured with forward hooks in PyNative mode (switched to and back if needed), so it follows the real shapes.
+    """
     import mindspore as ms
     from mindspore import nn
 
-    if ms.get_context("mode") != ms.PYNATIVE_MODE:
-        raise RuntimeError("profile_model needs PyNative mode (forward hooks)")
-    rows = OrderedDict()
-    for name, param in net.parameters_and_names():
-        if param.requires_grad:
-            stage = _stage_of(name)
-            p, m = rows.get(stage, (0, 0))
-            rows[stage] = (p + int(param.size), m)
-    handles = []
+    macs = OrderedDict()
 
     def hook_for(name):
         def hook(cell, args, output):
             if isinstance(cell, nn.Conv2d):
                 k = int(np.prod(cell.weight.shape[1:]))  # (Cin / groups) * kh * kw
-                macs = int(np.prod(output.shape[1:])) * k
+                macs[name] = macs.get(name, 0) + int(np.prod(output.shape[1:])) * k
             else:
-                macs = int(cell.weight.shape[0] * cell.weight.shape[1])
-            stage = _stage_of(name)
-            p, m = rows.get(stage, (0, 0))
-            rows[stage] = (p, m + macs)
+                macs[name] = macs.get(name, 0) + int(cell.weight.shape[0] * cell.weight.shape[1])
         return hook
 
-    for name, cell in net.cells_and_names():
-        if isinstance(cell, (nn.Conv2d, nn.Dense)):
-            handles.append(cell.register_forward_hook(hook_for(name)))
-    was_training = net.training
+    handles = [cell.register_forward_hook(hook_for(name)) for name, cell in net.cells_and_names()
+               if isinstance(cell, (nn.Conv2d, nn.Dense))]
+    was_training, mode = net.training, ms.get_context("mode")
     net.set_train(False)
+    ms.set_context(mode=ms.PYNATIVE_MODE)
     try:
         net(ms.Tensor(np.zeros((1, in_channels, image_size, image_size), np.float32)))
     finally:
         for h in handles:
             h.remove()
         net.set_train(was_training)
+        ms.set_context(mode=mode)
+    return macs
+
+
+def profile_model(net, image_size=224, in_channels=3):
+    """Return ``OrderedDict(stage -> (params, macs))`` for a single image of ``image_size``."""
+    rows = OrderedDict()
+    for name, param in net.parameters_and_names():
+        if param.requires_grad:
+            p, m = rows.get(_stage_of(name), (0, 0))
+            rows[_stage_of(name)] = (p + int(param.size), m)
+    for name, macs in cell_macs(net, image_size, in_channels).items():
+        p, m = rows.get(_stage_of(name), (0, 0))
+        rows[_stage_of(name)] = (p, m + macs)
     return rows
+
+
+def totals(net, image_size=224, in_channels=3):
+    """(trainable parameters, MACs) of ``net`` for one image of ``image_size``."""
+    rows = profile_model(net, image_size, in_channels).values()
+    return sum(p for p, _ in rows), sum(m for _, m in rows)
 
 
 def format_report(model_name, rows):
