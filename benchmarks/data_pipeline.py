@@ -153,14 +153,15 @@ def throughput(args):
     print(f"  demand of the training step (ghostnet_100, 224 px, batch 32, GRAPH): {step:.1f} img/s")
 
 
-def train_rate(code, model, size, batch, steps, data, work, extra=()):
-    """Median img/s of ``train.py`` (checkout ``code``) over logged steps after the first (compile)."""
+def train_rate(code, model, size, batch, steps, data, work, extra=(), env=None):
+    """Median img/s of ``train.py`` (checkout ``code``, extra environment ``env``) over logged steps after the
+    first two (compile)."""
     out = tempfile.mkdtemp(dir=work, prefix="train-")
     cmd = [sys.executable, os.path.join(code, "train.py"), "--model", model, "--image_size", str(size),
            "--batch_size", str(batch), "--data_path", data, "--epochs", "1", "--eval_interval", "0",
            "--max_steps_per_epoch", str(steps), "--log_interval", "1", "--output_dir", out, "--num_classes",
            str(len(os.listdir(os.path.join(data, "train")))), "--ema", "false", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=code)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=code, env={**os.environ, **(env or {})})
     if proc.returncode:
         raise RuntimeError(proc.stderr[-2000:])
     with open(os.path.join(out, "train.log"), encoding="utf-8") as f:
@@ -173,10 +174,13 @@ def train(args):
 
     large = large_tree(os.path.join(args.work, "large1500"), 1500)
     quick = ensure_quickstart(os.path.join(ROOT, "data", "quickstart"))
-    for label, code in [("new", ROOT)] + ([("old", args.old)] if args.old else []):
-        big = train_rate(code, "ghostnet_100", 224, 32, args.steps, large, args.work)
+    # the old code had no CPU defaults: "old, oneDNN capped" separates the pipeline's gain from the kernels'
+    runs = [("new", ROOT, None)] + ([("old", args.old, None), ("old, oneDNN capped", args.old,
+                                                                 {"ONEDNN_MAX_CPU_ISA": "AVX2"})] if args.old else [])
+    for label, code, env in runs:
+        big = train_rate(code, "ghostnet_100", 224, 32, args.steps, large, args.work, env=env)
         small = train_rate(code, "ghostnet_050", 32, 64, 4 * args.steps, quick, args.work,
-                           ("--config", os.path.join(code, "configs", "quickstart.yaml")))
+                           ("--config", os.path.join(code, "configs", "quickstart.yaml")), env=env)
         print(f"  {label}: ghostnet_100 224 px batch 32: {big:6.1f} img/s   quickstart (ghostnet_050 32 px batch 64): "
               f"{small:6.1f} img/s")
 
