@@ -120,8 +120,8 @@ def startup(args):
     print(f"start-up on {args.files} JPEGs (64x64), time to the first batch, fresh process each")
     results = {}
     for label, code in codes:
-        cache = tempfile.mkdtemp(dir=args.work, prefix="cache-")
         for world in (1, 2):
+            cache = tempfile.mkdtemp(dir=args.work, prefix="cache-")  # each world size starts cold
             for run in ("first", "second", "resumed"):
                 base = {"image_size": 32, "batch_size": 64, "num_workers": 2}
                 if label == "new":
