@@ -76,11 +76,15 @@ def test_two_workers_of_batch_b_equal_one_worker_of_batch_2b(two_workers, data, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     single, parallel = trainable(tmp_path / "last_state.ckpt"), trainable(run_dir / "last_state.ckpt")
     assert set(single) == set(parallel) and len(single) > 100
+    start = {k: v.asnumpy() for k, v in ms.load_checkpoint(pretrained).items()}
+    moved = max(np.abs(single[k] - start[k]).max() for k in single)
+    assert moved > 1e-3  # training moved the weights
+    # the same float32 sums in another order (one batch of 2b vs two of b and an all-reduce) drift apart by up to
+    # ~2e-5 in 8 steps; a wrong all-reduce (sum instead of mean, one rank's gradients) differs by the updates
     for key in single:
         assert np.isfinite(single[key]).all()
-        np.testing.assert_allclose(parallel[key], single[key], rtol=1e-4, atol=1e-5, err_msg=key)
-    start = {k: v.asnumpy() for k, v in ms.load_checkpoint(pretrained).items()}
-    assert max(np.abs(single[k] - start[k]).max() for k in single) > 1e-3  # training moved the weights
+        np.testing.assert_allclose(parallel[key], single[key], rtol=1e-3, atol=1e-4, err_msg=key)
+    assert max(np.abs(parallel[k] - single[k]).max() for k in single) < 0.05 * moved
     steps = [int(ms.load_checkpoint(str(d / "last_state.ckpt"))["global_step"].asnumpy()) for d in (tmp_path, run_dir)]
     assert steps == [8, 8]  # 2 epochs x 4 steps of 16 images, either way
 
