@@ -3,6 +3,7 @@ files, export.py of int8 ONNX / .ms / fake-quant MINDIR (QAT and PTQ), the per-l
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -12,8 +13,9 @@ import pytest
 
 from deploy_helpers import lite_side_env
 from helpers import ROOT, make_imagenet_subset, randomize_state, run_entry
-from src.models import create_model
-from src.record import from_checkpoint_params, read_sidecar
+from src.config import load_config
+from src.models import create_model, read_checkpoint, write_checkpoint
+from src.record import from_checkpoint_params, make_record, read_sidecar
 
 CLASSES = 4
 COMMON = ["--config", "configs/quickstart_qat.yaml", "--num_classes", CLASSES, "--num_workers", 1]
@@ -43,12 +45,31 @@ def work(tmp_path_factory):
     data = make_imagenet_subset(str(base), classes=CLASSES, n_train=16, n_val=8)
     float_ckpt = str(base / "float.ckpt")
     ms.set_seed(0)
-    ms.save_checkpoint(randomize_state(create_model("ghostnet_050", num_classes=CLASSES), seed=3), float_ckpt)
+    net = randomize_state(create_model("ghostnet_050", num_classes=CLASSES), seed=3)
+    ms.save_checkpoint(net, float_ckpt)
+    deploy_ckpt = str(base / "deploy_form.ckpt")  # a GhostNet checkpoint whose record claims the deployed form
+    cfg = load_config("train", ["--config", "configs/quickstart_qat.yaml", "--num_classes", str(CLASSES)])
+    write_checkpoint(net, deploy_ckpt, make_record(cfg, "deploy"))
     qat_dir = base / "qat"
     ok(run_entry("train.py", *COMMON, "--data_path", data, "--pretrained", float_ckpt, "--epochs", 1,
                  "--batch_size", 16, "--qat_calib_batches", 1, "--mode", "PYNATIVE", "--output_dir", qat_dir))
     return {"base": base, "data": data, "calib": os.path.join(data, "train"), "float": float_ckpt,
-            "qat": str(qat_dir / "best.ckpt"), "qat_dir": qat_dir}
+            "qat": str(qat_dir / "best.ckpt"), "qat_dir": qat_dir, "deploy": deploy_ckpt}
+
+
+def test_a_qat_run_resumes_from_its_training_state(work, tmp_path):
+    run_dir = tmp_path / "qat"
+    shutil.copytree(work["qat_dir"], run_dir)
+    ok(run_entry("train.py", *COMMON, "--data_path", work["data"], "--pretrained", work["float"], "--epochs", 2,
+                 "--batch_size", 16, "--mode", "PYNATIVE", "--output_dir", run_dir,
+                 "--resume", run_dir / "last_state.ckpt"))
+    log = open(run_dir / "train.log", encoding="utf-8").read()
+    assert "resumed from" in log and "QAT epoch 2" in log
+    assert log.count("activation ranges calibrated") == 1  # only by the first run: a resumed run keeps its ranges
+    params, record = read_checkpoint(str(run_dir / "last_state.ckpt"))
+    assert record["form"] == "qat" and int(params["epoch"].asnumpy()) == 2
+    step = next(v for k, v in params.items() if k.endswith("quant_control.step"))
+    assert float(step.asnumpy()) == 8.0  # 4 steps per epoch (64 images, batch 16), counted across the resume
 
 
 def export(work, ckpt, fmt, name, *extra):
@@ -127,6 +148,7 @@ def test_per_layer_report_lists_worst_layers_first(work):
     ("train.py", ["--qat", "true", "--deploy", "true", "--model", "ghostnet_050"],
      "only RepGhost models have a deployed form"),
     ("train.py", ["--qat", "false", "--pretrained", "QAT"], "is a quantization-aware (QAT) checkpoint"),
+    ("train.py", ["--qat", "true", "--pretrained", "DEPLOY"], "is a deployed (re-parameterized) checkpoint"),
     ("export.py", ["--ckpt_file", "FLOAT", "--file_format", "ONNX", "--quant", "ptq"],
      "--quant ptq needs calibration images"),
     ("export.py", ["--ckpt_file", "QAT", "--file_format", "ONNX", "--quant", "ptq", "--calib_data", "CALIB"],
@@ -135,7 +157,7 @@ def test_per_layer_report_lists_worst_layers_first(work):
     ("train.py", ["--qat", "true", "--resume", "FLOAT_STATE"], "is the state of a float run"),
 ])
 def test_bad_quantization_requests_fail_with_one_line_and_leave_nothing(work, tmp_path, script, args, message):
-    files = {"QAT": work["qat"], "FLOAT": work["float"], "CALIB": work["calib"],
+    files = {"QAT": work["qat"], "FLOAT": work["float"], "CALIB": work["calib"], "DEPLOY": work["deploy"],
              "QAT_STATE": str(work["qat_dir"] / "last_state.ckpt"), "FLOAT_STATE": work["float"]}
     out_dir = tmp_path / "out"
     args = [files.get(a, a) for a in args]
