@@ -91,8 +91,9 @@ class QuantConv(nn.Cell):
         return self.control.select(wq, weight), scale
 
     def _bias(self, bias, w_scale):
-        """The bias on the int32 grid once quantization is on (the float bias while it is off)."""
-        if not self.int_bias:
+        """The bias on the int32 grid once quantization is on (the float bias while it is off, or for a float
+        weight: ``w_scale`` None)."""
+        if not self.int_bias or w_scale is None:
             return bias
         snapped = int32_bias(bias, self.input_quant, w_scale, self.bias_offset)
         if not self.training:

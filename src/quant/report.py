@@ -54,9 +54,14 @@ def _capture(net, images):
     import mindspore as ms
 
     seen, handles = {}, []
+
+    def hook(name):
+        def record(cell, inputs, output):  # returns None: a forward hook's return value replaces the output
+            seen.setdefault(name, (inputs[0].asnumpy(), output.asnumpy()))
+        return record
+
     for name, q in quantizers(net):
-        handles.append(q.register_forward_hook(
-            lambda cell, inputs, output, name=name: seen.setdefault(name, (inputs[0].asnumpy(), output.asnumpy()))))
+        handles.append(q.register_forward_hook(hook(name)))
     try:
         net(ms.Tensor(images))
     finally:
