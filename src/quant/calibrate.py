@@ -9,11 +9,11 @@ import os
 import mindspore as ms
 import numpy as np
 
+from ..data.folders import IMG_EXTENSIONS, is_image_file
 from . import QuantError
 from .qat import quantize_network, quantizers
 
 CALIB_METHODS = ("minmax", "mean")  # global extremes, or the mean of per-batch extremes
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def calibrate(net, batches, method="minmax"):
@@ -59,9 +59,9 @@ def list_images(folder):
         raise QuantError(f"calibration data must be a directory of images, got {folder!r}; pass --calib_data DIR "
                          "(e.g. the training set's folder)")
     paths = sorted(os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
-                   if name.lower().endswith(IMAGE_EXTENSIONS))
+                   if is_image_file(name))
     if not paths:
-        raise QuantError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
+        raise QuantError(f"no images ({', '.join(IMG_EXTENSIONS)}) found under {folder}")
     return paths
 
 
