@@ -2,7 +2,8 @@
 
 The file is written inside a private temporary directory next to the target (``src.files.atomic_path``),
 re-loaded in its own runtime and compared with the Cell on a fixed input; only then is it moved into place,
-followed by its record sidecar ``<file>.json``. Any failure (bad checkpoint, export error, verification above
+followed by its record sidecar ``<file>.json``. A QAT checkpoint, or ``--quant ptq``, is exported as int8
+(:mod:`src.quant.export`, verified the same way). Any failure (bad checkpoint, export error, verification above
 ``verify_tolerance``) leaves no output file behind.
 """
 import json
@@ -41,6 +42,9 @@ def check_request(cfg):
         raise DeployError(f"batch_size must be >= 1, got {cfg.batch_size}")
     if fmt == "MINDIR_LITE" and lite.converter_cli() is None:
         lite.require_side_env()
+    from src.quant.export import check_quant_args
+
+    check_quant_args(cfg)
     return fmt
 
 
@@ -179,6 +183,7 @@ def prepare_net(cfg):
 
 def export_main(cfg):
     """Entry point of ``export.py``: write, verify, then move the file and its record sidecar into place."""
+    from src.quant.export import export_quantized, is_quantized_export
     from src.runtime import init_context
 
     fmt = check_request(cfg)
@@ -186,6 +191,8 @@ def export_main(cfg):
     ensure_dir(os.path.dirname(final))
     init_context(cfg)
     net, source_record = prepare_net(cfg)
+    if is_quantized_export(cfg, net, fmt):  # a QAT checkpoint or --quant ptq: an int8 file (src/quant/export.py)
+        return export_quantized(cfg, net, fmt, final, source_record)
     record = make_record(cfg, exported_form(net), (source_record or {}).get("class_names"),
                          batch_size=None if cfg.dynamic_batch else cfg.batch_size)
     inputs = sample_inputs(cfg)

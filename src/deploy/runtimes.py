@@ -21,7 +21,8 @@ def build_cell(cfg, ckpt_file=""):
 
     What the checkpoint's model record holds (model, class count, preprocessing) fills ``cfg`` where the user set
     nothing (:func:`src.record.apply_record`). A RepGhost network is built in the form its checkpoint was saved in
-    and, with ``cfg.deploy``, a train-form one is re-parameterized after loading.
+    and, with ``cfg.deploy``, a train-form one is re-parameterized after loading. A QAT checkpoint (recognised by
+    its contents) gives its fake-quant network (:mod:`src.quant`).
     """
     from src.models import check_input_size, create_model, is_train_form, load_checkpoint_strict, model_family, \
         read_checkpoint, reparameterize
@@ -31,6 +32,11 @@ def build_cell(cfg, ckpt_file=""):
         params, record = read_checkpoint(ckpt_file)
         apply_record(cfg, record, ckpt_file)
     check_input_size(cfg.model, cfg.image_size)
+    if params is not None:
+        from src.quant.qat import is_qat_checkpoint, load_qat_network
+
+        if is_qat_checkpoint(params, record):
+            return load_qat_network(cfg, ckpt_file, params), record
     kwargs = {"dropout": cfg.dropout}
     repghost = model_family(cfg.model) == "repghostnet"
     if repghost:

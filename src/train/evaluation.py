@@ -17,13 +17,17 @@ from .metrics import evaluate
 
 
 def describe(runner, path):
-    """What is evaluated: the file kind and, for a checkpoint, its form."""
+    """What is evaluated: the file kind and, for a checkpoint, its form (an int8 file says so)."""
     if isinstance(runner, CellRunner):
         from src.models import RepGhostModule
+        from src.quant.qat import is_qat_network
 
+        if is_qat_network(runner.net):
+            return "fake-quant int8, QAT checkpoint"
         deploy = any(isinstance(c, RepGhostModule) and c.deploy for _, c in runner.net.cells_and_names())
         return "deploy form" if deploy else "train form"
-    return os.path.splitext(path)[1][1:].upper()
+    kind = os.path.splitext(path)[1][1:].upper()
+    return f"{kind}, int8" if (runner.record or {}).get("form") == "int8" else kind
 
 
 def check_classes(cfg, class_names, record):

@@ -22,6 +22,7 @@ from ..data import create_dataset
 from ..errors import ConfigError, DataError, OutputError, ProjectError
 from ..files import atomic_write, ensure_dir
 from ..models import check_input_size, create_model, read_checkpoint, write_checkpoint
+from ..quant import training as qat
 from ..record import make_record
 from ..runtime import init_context
 from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate
@@ -108,7 +109,8 @@ def check_train_config(cfg):
         raise ConfigError(f"--amp_level must be O0, O1, O2 or O3, got {cfg.amp_level}")
     if cfg.loss_scale_type not in ("dynamic", "static"):
         raise ConfigError(f"--loss_scale_type must be dynamic or static, got {cfg.loss_scale_type}")
-    if cfg.deploy:
+    qat.check_qat_config(cfg)
+    if cfg.deploy and not cfg.qat:
         raise ConfigError("training uses the train form; drop --deploy (re-parameterize at export or eval time)")
     if cfg.data_sink and cfg.device_target == "CPU":
         raise ConfigError("--data_sink needs Ascend or GPU (MindSpore sinks data only to devices); drop it on CPU")
@@ -166,9 +168,12 @@ def build_data(cfg, rank, world, start_epoch):
 
 def build_model(cfg, data, world, log, resume_params):
     """Network (fine-tuned / frozen BN / AMP as asked), optimizer with the per-step LR, EMA, training step and a
-    separate evaluation network; a resumed run restores every parameter and optimizer slot."""
+    separate evaluation network; a resumed run restores every parameter and optimizer slot. With ``--qat`` both
+    networks are the fake-quant ones (:mod:`src.quant.training`), calibrated on training batches unless resumed."""
     net = create_model(cfg.model, num_classes=cfg.num_classes, dropout=cfg.dropout)
-    if cfg.pretrained:
+    if cfg.qat:
+        net = qat.prepare_qat(net, cfg, None if resume_params is not None else data.train, log)
+    elif cfg.pretrained:
         load_for_finetune(net, cfg.pretrained, log, cfg.model)
     if cfg.freeze_bn:
         freeze_batchnorm(net)
@@ -189,6 +194,8 @@ def build_model(cfg, data, world, log, resume_params):
     eval_net = None
     if data.val is not None:
         eval_net = create_model(cfg.model, num_classes=cfg.num_classes)
+        if cfg.qat:
+            eval_net = qat.qat_eval_network(eval_net, cfg)
         eval_net.set_train(False)
     return Model(net, eval_net, step, optimizer, ema, rates)
 
@@ -258,6 +265,8 @@ def run_epochs(cfg, rank, world, data, model, metrics, log, start_epoch, best):
     epochs = step_stream(cfg, data, model, cfg.epochs - start_epoch)
     run_start = time.time()
     for epoch in range(start_epoch, cfg.epochs):
+        if cfg.qat:
+            qat.qat_epoch_start(model.net, epoch, cfg, log)
         record = train_one_epoch(cfg, world, data, model, epochs(), epoch, log)
         done = epoch + 1
         if data.val is not None and (done % cfg.eval_interval == 0 or done == cfg.epochs):
@@ -345,9 +354,9 @@ def validate(net, eval_net, ema, val_ds, num_classes):
 def save_epoch(cfg, model, class_names, record, best, log):
     """Periodic model (and EMA) checkpoints, best.ckpt by validation top-1, and the resumable training state
     (which keeps the best score, so a resumed run never overwrites best.ckpt with a worse model). Every
-    checkpoint carries the model record (:mod:`src.record`)."""
+    checkpoint carries the model record (:mod:`src.record`; form ``qat`` for QAT runs)."""
     epoch, out = record["epoch"], cfg.output_dir
-    meta = make_record(cfg, "train", class_names)
+    meta = qat.qat_record(cfg, class_names) if cfg.qat else make_record(cfg, "train", class_names)
     if epoch % cfg.ckpt_interval == 0 or epoch == cfg.epochs:
         write_checkpoint(model.net, os.path.join(out, f"{cfg.model}-e{epoch:04d}.ckpt"), meta)
         rotate(os.path.join(out, f"{cfg.model}-e[0-9][0-9][0-9][0-9].ckpt"), cfg.keep_checkpoints)

@@ -1,0 +1,132 @@
+"""``export.py`` for quantized models: a QAT checkpoint, or a float checkpoint with ``--quant ptq``.
+
+- ONNX: the QDQ graph with int8 weights (:mod:`.onnx_qdq`), run by onnxruntime with int8 kernels.
+- MINDIR: the fake-quant network itself (float ops simulating int8; exact in MindSpore).
+- MINDIR_LITE: see :mod:`.lite`.
+
+Every file is written in a private temporary directory (:func:`src.files.atomic_path`), run in its own runtime
+on the verification batch (real images from ``--calib_data`` when given, else a fixed random batch) and compared
+with the fake-quant Cell: top-1 agreement and max logit difference are printed, and an agreement below
+``quant_min_agreement`` keeps nothing. Then it is moved into place with a sidecar record (form ``int8``; the
+fake-quant MINDIR: ``qat``).
+"""
+import json
+import os
+
+import numpy as np
+
+from src.files import atomic_path
+from src.record import CKPT_KEY, make_record, write_sidecar
+
+from . import QuantError
+from .calibrate import batched, calibration_images, post_training_quantize
+from .qat import QuantScheme, is_qat_network, scheme_of_network
+
+VERIFY_SAMPLES = 64
+QUANT_MODES = ("none", "ptq")
+QUANT_FORMATS = ("ONNX", "MINDIR_LITE", "MINDIR")
+
+
+def check_quant_args(cfg):
+    """Refuse impossible quantization options before any work."""
+    if cfg.quant not in QUANT_MODES:
+        raise QuantError(f"--quant must be one of {', '.join(QUANT_MODES)}, got {cfg.quant!r}")
+    if cfg.quant == "ptq" and not cfg.calib_data:
+        raise QuantError("--quant ptq needs calibration images: --calib_data DIR (a folder of images, e.g. the "
+                         "training set) [--calib_samples N]")
+    if cfg.calib_data and not os.path.isdir(cfg.calib_data):
+        raise QuantError(f"--calib_data {cfg.calib_data} is not a directory of images")
+    if cfg.calib_samples < 1:
+        raise QuantError(f"--calib_samples must be >= 1, got {cfg.calib_samples}")
+
+
+def is_quantized_export(cfg, net, fmt):
+    """True when ``net`` (a QAT network, or a float one under ``--quant ptq``) is exported as int8; refuses PTQ of
+    a QAT checkpoint and formats without an int8 writer."""
+    qat = is_qat_network(net)
+    if cfg.quant == "ptq" and qat:
+        raise QuantError(f"{cfg.ckpt_file} is already a quantization-aware (QAT) checkpoint; drop --quant ptq "
+                         "(it is exported as int8 as it is)")
+    quantized = qat or cfg.quant == "ptq"
+    if quantized and fmt not in QUANT_FORMATS:
+        raise QuantError(f"int8 export supports {', '.join(QUANT_FORMATS)} (fake-quant graph), not {fmt}")
+    return quantized
+
+
+def verification_batch(cfg):
+    """Real images from ``calib_data`` (a different draw than calibration) or a fixed random batch."""
+    if cfg.calib_data:
+        return calibration_images(cfg.calib_data, min(VERIFY_SAMPLES, cfg.calib_samples), cfg, seed=1), "images"
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(VERIFY_SAMPLES, 3, cfg.image_size, cfg.image_size)).astype(np.float32), "random inputs"
+
+
+def cell_logits(net, images):
+    """The fake-quant Cell's logits, eagerly (PyNative), in batches of 32."""
+    from src.deploy.export import eager_outputs
+
+    return np.concatenate(eager_outputs(net, batched(images, 32)))
+
+
+def compare(fmt, outputs, references, what, min_agreement):
+    """Print top-1 agreement and max logit difference; raise when the agreement is below ``min_agreement``."""
+    agreement = float((outputs.argmax(1) == references.argmax(1)).mean())
+    diff = float(np.abs(outputs - references).max())
+    print(f"verified int8 {fmt} in its runtime on {len(outputs)} {what}: top-1 agreement with the fake-quant Cell "
+          f"{agreement:.2%}, max abs logit diff {diff:.3g} (max |logit| {float(np.abs(references).max()):.3g})")
+    if agreement < min_agreement:
+        raise QuantError(f"exported {fmt} agrees with the fake-quant Cell on only {agreement:.2%} of the "
+                         f"verification batch (< quant_min_agreement {min_agreement:.2%}); no file written")
+    return agreement, diff
+
+
+def write(fmt, net, path, cfg, record):
+    """Write the quantized ``net`` as ``fmt`` to ``path`` (ONNX files also carry ``record`` inside); returns the
+    record form of the file."""
+    from src.deploy.export import write_mindir
+
+    if fmt == "ONNX":
+        import onnx
+
+        from .onnx_qdq import build_model
+
+        model = build_model(net, cfg.image_size, cfg.batch_size, cfg.dynamic_batch)
+        onnx.helper.set_model_props(model, {CKPT_KEY: json.dumps(record)})
+        onnx.save(model, path)
+    elif fmt == "MINDIR":
+        write_mindir(net, path, np.zeros((cfg.batch_size, 3, cfg.image_size, cfg.image_size), np.float32),
+                     cfg.dynamic_batch)
+    else:
+        from .lite import write_int8_ms
+
+        write_int8_ms(net, path, cfg)
+
+
+def export_quantized(cfg, net, fmt, final, source_record):
+    """Quantize (PTQ) if needed, write ``fmt``, verify it in its runtime, move it to ``final`` with its record."""
+    from src.deploy.infer import predict
+    from src.deploy.runtimes import open_runner
+
+    source = "qat"
+    if not is_qat_network(net):
+        scheme = QuantScheme.from_config(cfg)
+        calib = calibration_images(cfg.calib_data, cfg.calib_samples, cfg)
+        post_training_quantize(net, batched(calib, 32), scheme, cfg.quant_calib_method)
+        print(f"PTQ: {scheme.describe()}; activation ranges ({cfg.quant_calib_method}) from {len(calib)} images "
+              f"of {cfg.calib_data}")
+        source = "ptq"
+    scheme = scheme_of_network(net)
+    net.set_train(False)
+    images, what = verification_batch(cfg)
+    references = cell_logits(net, images)
+    form = "qat" if fmt == "MINDIR" else "int8"
+    record = make_record(cfg, form, (source_record or {}).get("class_names"),
+                         batch_size=None if cfg.dynamic_batch else cfg.batch_size,
+                         quant={"source": source, "per_channel": scheme.per_channel,
+                                "keep_float": list(scheme.keep_float)})
+    with atomic_path(final) as path:  # verified before it is moved into place; nothing is left on failure
+        write(fmt, net, path, cfg, record)
+        compare(fmt, predict(open_runner(path), images), references, what, cfg.quant_min_agreement)
+    write_sidecar(final, record)
+    print(f"wrote {final} ({os.path.getsize(final) / 1e6:.2f} MB, form {form})")
+    return 0

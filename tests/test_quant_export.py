@@ -1,0 +1,173 @@
+"""The quantization entry points end to end on real images: QAT in train.py, eval.py of QAT checkpoints and int8
+files, export.py of int8 ONNX / .ms / fake-quant MINDIR (QAT and PTQ), the per-layer report, and bad input."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import mindspore as ms
+import onnx
+import pytest
+
+from deploy_helpers import lite_side_env
+from helpers import ROOT, make_imagenet_subset, randomize_state, run_entry
+from src.config import load_config
+from src.models import create_model, read_checkpoint, write_checkpoint
+from src.record import from_checkpoint_params, make_record, read_sidecar
+
+CLASSES = 4
+COMMON = ["--config", "configs/quickstart_qat.yaml", "--num_classes", CLASSES, "--num_workers", 1]
+
+
+def ok(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def fails_cleanly(proc, message):
+    """A one-line ``error:`` naming the problem, exit code 2."""
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+def agreement(stdout):
+    return float(re.search(r"top-1 agreement with the fake-quant Cell ([\d.]+)%", stdout).group(1)) / 100
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """Tiny real-image data, a float checkpoint with a realistic state, and a 1-epoch QAT run from it."""
+    base = tmp_path_factory.mktemp("quant")
+    data = make_imagenet_subset(str(base), classes=CLASSES, n_train=16, n_val=8)
+    float_ckpt = str(base / "float.ckpt")
+    ms.set_seed(0)
+    net = randomize_state(create_model("ghostnet_050", num_classes=CLASSES), seed=3)
+    ms.save_checkpoint(net, float_ckpt)
+    deploy_ckpt = str(base / "deploy_form.ckpt")  # a GhostNet checkpoint whose record claims the deployed form
+    cfg = load_config("train", ["--config", "configs/quickstart_qat.yaml", "--num_classes", str(CLASSES)])
+    write_checkpoint(net, deploy_ckpt, make_record(cfg, "deploy"))
+    qat_dir = base / "qat"
+    ok(run_entry("train.py", *COMMON, "--data_path", data, "--pretrained", float_ckpt, "--epochs", 1,
+                 "--batch_size", 16, "--qat_calib_batches", 1, "--mode", "PYNATIVE", "--output_dir", qat_dir))
+    return {"base": base, "data": data, "calib": os.path.join(data, "train"), "float": float_ckpt,
+            "qat": str(qat_dir / "best.ckpt"), "qat_dir": qat_dir, "deploy": deploy_ckpt}
+
+
+def test_a_qat_run_resumes_from_its_training_state(work, tmp_path):
+    run_dir = tmp_path / "qat"
+    shutil.copytree(work["qat_dir"], run_dir)
+    ok(run_entry("train.py", *COMMON, "--data_path", work["data"], "--pretrained", work["float"], "--epochs", 2,
+                 "--batch_size", 16, "--mode", "PYNATIVE", "--output_dir", run_dir,
+                 "--resume", run_dir / "last_state.ckpt"))
+    log = open(run_dir / "train.log", encoding="utf-8").read()
+    assert "resumed from" in log and "QAT epoch 2" in log
+    assert log.count("activation ranges calibrated") == 1  # only by the first run: a resumed run keeps its ranges
+    params, record = read_checkpoint(str(run_dir / "last_state.ckpt"))
+    assert record["form"] == "qat" and int(params["epoch"].asnumpy()) == 2
+    step = next(v for k, v in params.items() if k.endswith("quant_control.step"))
+    assert float(step.asnumpy()) == 8.0  # 4 steps per epoch (64 images, batch 16), counted across the resume
+
+
+def export(work, ckpt, fmt, name, *extra):
+    stem = str(work["base"] / name)
+    out = ok(run_entry("export.py", *COMMON, "--ckpt_file", ckpt, "--file_format", fmt, "--file_name", stem,
+                       "--calib_data", work["calib"], *extra))
+    return stem + {"ONNX": ".onnx", "MINDIR": ".mindir", "MINDIR_LITE": ".ms"}[fmt], out
+
+
+def test_qat_run_writes_qat_checkpoints_that_eval_recognises_by_their_contents(work):
+    log = open(os.path.join(work["qat_dir"], "train.log"), encoding="utf-8").read()
+    assert "activation ranges calibrated on 1 training batches" in log and "QAT epoch 1" in log
+    record = from_checkpoint_params(ms.load_checkpoint(work["qat"]))
+    assert record["form"] == "qat" and record["quant"]["per_channel"] is True
+    out = ok(run_entry("eval.py", *COMMON, "--ckpt_file", work["qat"], "--data_path", work["data"],
+                       "--mode", "PYNATIVE", "--output_dir", work["base"] / "eval_qat"))
+    assert "ghostnet_050 (fake-quant int8, QAT checkpoint)" in out
+
+
+def test_int8_onnx_of_a_qat_checkpoint_is_int8_small_and_agrees_with_the_cell(work):
+    pytest.importorskip("onnxruntime")
+    path, out = export(work, work["qat"], "ONNX", "qat_int8", "--dynamic_batch")
+    assert agreement(out) >= 0.99
+    float_path = str(work["base"] / "float.onnx")
+    ok(run_entry("export.py", *COMMON, "--ckpt_file", work["float"], "--file_format", "ONNX", "--file_name",
+                 float_path[:-5]))
+    assert os.path.getsize(path) <= 0.3 * os.path.getsize(float_path)
+    model = onnx.load(path)
+    assert model.opset_import[0].version >= 13
+    assert sum(t.data_type == onnx.TensorProto.INT8 and len(t.dims) > 1 for t in model.graph.initializer) == 96
+    assert read_sidecar(path)["form"] == "int8" and read_sidecar(path)["quant"]["source"] == "qat"
+    out = ok(run_entry("eval.py", *COMMON, "--ckpt_file", path, "--data_path", work["data"],
+                       "--output_dir", work["base"] / "eval_onnx"))
+    assert "ghostnet_050 (ONNX, int8) on imagenet/val: top-1" in out
+
+
+def test_ptq_export_calibrates_a_float_checkpoint(work):
+    pytest.importorskip("onnxruntime")
+    path, out = export(work, work["float"], "ONNX", "ptq_int8", "--quant", "ptq", "--calib_samples", 32)
+    assert "PTQ: int8 weights per channel" in out and "from 32 images" in out
+    assert agreement(out) >= 0.99
+    assert read_sidecar(path)["quant"]["source"] == "ptq"
+
+
+def test_fake_quant_mindir_reproduces_the_cell(work):
+    path, out = export(work, work["qat"], "MINDIR", "qat_fake")
+    assert agreement(out) == 1.0
+    diff, scale = map(float, re.search(r"max abs logit diff ([\d.e+-]+) \(max \|logit\| ([\d.e+-]+)\)", out).groups())
+    assert diff <= 1e-5 * scale  # GRAPH-compiled vs eager float32 rounding
+    assert read_sidecar(path)["form"] == "qat"
+
+
+def test_int8_ms_for_mindspore_lite(work):
+    python, reason = lite_side_env()
+    if python is None:
+        pytest.skip(reason)
+    # The .ms is not the Cell's model (per-tensor weights, float classifier: src/quant/lite.py), so it is kept
+    # whatever its agreement; on this test's random-state model the agreement is far below the 94-97% measured
+    # on trained quickstart models (README "Quantization"), so only that it is printed is checked here.
+    path, out = export(work, work["qat"], "MINDIR_LITE", "qat_int8", "--quant_min_agreement", 0)
+    assert "verified int8 MINDIR_LITE in its runtime on 64 images: top-1 agreement" in out
+    assert "re-quantized per tensor" in out
+    float_weights = 4 * sum(p.size for p in create_model("ghostnet_050", num_classes=CLASSES).get_parameters())
+    assert os.path.getsize(path) <= 0.3 * float_weights
+    assert read_sidecar(path)["form"] == "int8"
+
+
+def test_per_layer_report_lists_worst_layers_first(work):
+    out = ok(subprocess.run([sys.executable, "-m", "src.quant.report", *map(str, COMMON), "--ckpt_file", work["qat"],
+                             "--calib_data", work["calib"], "--calib_samples", "16", "--output_dir",
+                             str(work["base"] / "report")], cwd=ROOT, capture_output=True, text=True))
+    assert "activations (88 quantizers), worst first" in out and "weights (96 layers), worst first" in out
+    with open(work["base"] / "report" / "quant_report.json", encoding="utf-8") as f:
+        report = json.load(f)
+    errors = [row["quant_error"] for row in report["activations"]]
+    assert errors == sorted(errors, reverse=True) and 0 < errors[0] <= 1  # 1: everything clipped (random state)
+    assert all(row["scale"] > 0 and 0 <= row["zero_point"] <= 255 for row in report["activations"])
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("train.py", ["--qat", "true", "--deploy", "true", "--model", "ghostnet_050"],
+     "only RepGhost models have a deployed form"),
+    ("train.py", ["--qat", "false", "--pretrained", "QAT"], "is a quantization-aware (QAT) checkpoint"),
+    ("train.py", ["--qat", "true", "--pretrained", "DEPLOY"], "is a deployed (re-parameterized) checkpoint"),
+    ("export.py", ["--ckpt_file", "FLOAT", "--file_format", "ONNX", "--quant", "ptq"],
+     "--quant ptq needs calibration images"),
+    ("export.py", ["--ckpt_file", "QAT", "--file_format", "ONNX", "--quant", "ptq", "--calib_data", "CALIB"],
+     "is already a quantization-aware (QAT) checkpoint"),
+    ("train.py", ["--qat", "false", "--resume", "QAT_STATE"], "is the state of a QAT run"),
+    ("train.py", ["--qat", "true", "--resume", "FLOAT_STATE"], "is the state of a float run"),
+])
+def test_bad_quantization_requests_fail_with_one_line_and_leave_nothing(work, tmp_path, script, args, message):
+    files = {"QAT": work["qat"], "FLOAT": work["float"], "CALIB": work["calib"], "DEPLOY": work["deploy"],
+             "QAT_STATE": str(work["qat_dir"] / "last_state.ckpt"), "FLOAT_STATE": work["float"]}
+    out_dir = tmp_path / "out"
+    args = [files.get(a, a) for a in args]
+    proc = run_entry(script, *COMMON, "--data_path", work["data"], "--output_dir", out_dir,
+                     "--file_name", out_dir / "model", *args) if script == "export.py" else run_entry(
+        script, *COMMON, "--data_path", work["data"], "--output_dir", out_dir, *args)
+    fails_cleanly(proc, message)
+    assert not out_dir.exists() or not os.listdir(out_dir)
