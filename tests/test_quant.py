@@ -15,6 +15,7 @@ from src.models.layers import batch_norm, conv2d
 from src.quant.calibrate import batched, calibrate, calibration_images
 from src.quant.fake_quant import ActQuant, QuantControl, act_qparams, fake_quant, quantize_weight
 from src.quant.fold import QuantConv
+from src.quant import QuantError
 from src.quant.qat import (QuantScheme, is_qat_network, is_qat_params, load_qat_network, quantize_network,
                            quantizers, scheme_of_params)
 
@@ -168,6 +169,16 @@ def test_every_layer_of_each_family_is_quantized():
     # 10 shortcut convs, 7 SE x (pool, reduce, product) 21, 16 residual adds, last 1x1, pool, conv_head 3 -> 88
     # (RepGhost 120); GhostNetV2's 14 DFC branches add pool, 3 convs and the gated product -> 158.
     assert counts == {"ghostnet_050": (95, 88), "repghostnet_050": (95, 120), "ghostnetv2_100": (137, 158)}
+
+
+def test_no_se_ghostnet_is_quantized_and_other_networks_are_refused():
+    net = qat_net("ghostnet_050_nose")
+    # ghostnet_050's 95 convs and 88 quantizers without the 7 SE layers' 2 convs and 3 quantizers each
+    assert (len([c for _, c in net.cells_and_names() if isinstance(c, QuantConv)]), len(quantizers(net))) == (81, 67)
+    with pytest.raises(QuantError, match="supports ReLU networks; GhostNet600M uses HardSwish"):
+        quantize_network(create_model("ghostnet_600m", num_classes=10), SCHEME)
+    with pytest.raises(QuantError, match="not VGG"):
+        quantize_network(create_model("vgg16_cifar"), SCHEME)
 
 
 def test_repghost_is_quantized_in_its_deployed_form():

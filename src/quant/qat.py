@@ -293,6 +293,9 @@ def quantize_network(net, scheme):
     """
     if not isinstance(net, GhostNet):
         raise QuantError(f"quantization supports GhostNet, RepGhostNet and GhostNetV2, not {type(net).__name__}")
+    if net.act_layer is not nn.ReLU:  # the quantized layers fuse ReLU; another activation would be replaced silently
+        raise QuantError(f"quantization supports ReLU networks; {type(net).__name__} uses "
+                         f"{net.act_layer.__name__}")
     if any(isinstance(c, (QuantConv, QuantControl)) for _, c in net.cells_and_names()):
         raise QuantError("the network is already quantization-aware")
     if isinstance(net, RepGhostNet):
