@@ -98,6 +98,8 @@ def _coerce(key, raw, default):
     elif isinstance(default, list):
         if isinstance(value, list):
             return value
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):  # a, b,c or one item: a list
+            return [yaml.safe_load(item.strip()) for item in str(raw).split(",")]
     else:
         return value
     raise ConfigError(f"--{key} expects {type(default).__name__} (default {default!r}), got {raw!r}")
