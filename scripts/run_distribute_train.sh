@@ -22,6 +22,9 @@ parse_args "--device_target --worker_num --config --data_path --rank_table --lau
 [[ -z "$RANK_TABLE" || "$DEVICE" == Ascend ]] || die "--rank_table is for Ascend (HCCL); use msrun on $DEVICE"
 [[ "$LAUNCHER" != mpirun || "$DEVICE" != Ascend ]] || die "mpirun is for GPU/CPU; on Ascend use msrun or --rank_table"
 [[ "$LAUNCHER" != mpirun ]] || command -v mpirun >/dev/null || die "mpirun not found: install Open MPI or use msrun"
+if [[ "$LAUNCHER" == msrun && -z "$RANK_TABLE" ]] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  die "port $PORT is in use on this machine (another run?): pick a free one with --master_port"
+fi
 
 mkdir -p "$RUN_DIR/logs"
 entry_args

@@ -2,6 +2,7 @@
 failure reporting. Shard disjointness/coverage is specified in test_data.py::test_shards_partition_the_dataset."""
 import os
 import re
+import socket
 import subprocess
 
 import mindspore as ms
@@ -18,9 +19,16 @@ EXACT = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--random_
          "--epochs", "2", "--eval_interval", "0", "--log_interval", "1", "--num_workers", "1"]
 
 
-def distribute(run_dir, port, *args):
+def free_port():
+    """A port no one listens on now (a fixed port fails when another job on the machine holds it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def distribute(run_dir, *args):
     return subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_distribute_train.sh"), "--worker_num", "2",
-                           "--master_port", str(port), "--run_dir", str(run_dir), *map(str, args)],
+                           "--master_port", str(free_port()), "--run_dir", str(run_dir), *map(str, args)],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -40,7 +48,7 @@ def pretrained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def two_workers(data, pretrained, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("dist")
-    proc = distribute(run_dir, 8231, "--data_path", data, "--", *EXACT, "--batch_size", 8, "--pretrained", pretrained)
+    proc = distribute(run_dir, "--data_path", data, "--", *EXACT, "--batch_size", 8, "--pretrained", pretrained)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return run_dir, proc
 
@@ -93,8 +101,22 @@ def test_a_failing_worker_fails_the_launch_with_its_error(data, tmp_path):
     """Per-rank data paths (``{rank}``) with rank 1's copy missing: the launch fails and shows rank 1's error."""
     per_rank = os.path.join(os.path.dirname(data), "rank{rank}")
     os.symlink(data, os.path.join(os.path.dirname(data), "rank0"))  # rank 1's copy of the data is missing
-    proc = distribute(tmp_path / "run", 8237, "--", *EXACT, "--batch_size", 8, "--data_path", per_rank)
+    proc = distribute(tmp_path / "run", "--", *EXACT, "--batch_size", 8, "--data_path", per_rank)
     assert proc.returncode != 0
     assert "worker 1: FAILED" in proc.stdout
     assert "rank1" in proc.stdout and "error:" in proc.stdout
     assert "distributed training FAILED" in proc.stderr
+
+
+def test_a_busy_master_port_is_a_one_line_error(tmp_path):
+    """Checked before any worker starts: msrun would otherwise hang or fail deep inside the workers."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_distribute_train.sh"), "--worker_num", "2",
+                               "--master_port", str(port), "--run_dir", str(tmp_path / "run")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"error: port {port} is in use on this machine (another run?): pick a free one with --master_port")
+    assert not (tmp_path / "run").exists()
