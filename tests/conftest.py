@@ -21,3 +21,20 @@ def graph_mode():
     ms.set_context(mode=ms.GRAPH_MODE)
     yield
     ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+@pytest.fixture(scope="session")
+def trained_quickstart(tmp_path_factory):
+    """A briefly trained quickstart model (GhostNet 0.5x, 32 px, 100 steps of 64 images, ≈ 77% val top-1) and its
+    data: ``{"ckpt", "data"}``. For int8 checks that need realistic logit margins: on random weights the top-1
+    gaps are ~0.01, below int8 rounding, so top-1 agreement would test noise. ≈ 100 s once per session."""
+    from helpers import run_entry
+    from src.data import ensure_quickstart
+
+    base = tmp_path_factory.mktemp("trained_quickstart")
+    data = ensure_quickstart(str(base / "data"))
+    out = base / "run"
+    proc = run_entry("train.py", "--config", "configs/quickstart.yaml", "--data_path", data, "--output_dir", out,
+                     "--epochs", 2, "--max_steps_per_epoch", 50, "--warmup_epochs", 0, "--num_workers", 1)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return {"ckpt": str(out / "best.ckpt"), "data": data}

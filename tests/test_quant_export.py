@@ -122,19 +122,24 @@ def test_fake_quant_mindir_reproduces_the_cell(work):
     assert read_sidecar(path)["form"] == "qat"
 
 
-def test_int8_ms_for_mindspore_lite(work):
+def test_int8_ms_for_mindspore_lite_agrees_with_its_per_tensor_cell(trained_quickstart, tmp_path):
+    """PTQ of a trained model (default per-channel scheme) to an int8 .ms: verified against the per-tensor Cell the
+    .ms holds (Lite 2.0 reads one weight scale per tensor), small, recorded as per tensor."""
     python, reason = lite_side_env()
     if python is None:
         pytest.skip(reason)
-    # The .ms is not the Cell's model (per-tensor weights, float classifier: src/quant/lite.py), so it is kept
-    # whatever its agreement; on this test's random-state model the agreement is far below the 94-97% measured
-    # on trained quickstart models (README "Quantization"), so only that it is printed is checked here.
-    path, out = export(work, work["qat"], "MINDIR_LITE", "qat_int8", "--quant_min_agreement", 0)
-    assert "verified int8 MINDIR_LITE in its runtime on 64 images: top-1 agreement" in out
-    assert "re-quantized per tensor" in out
-    float_weights = 4 * sum(p.size for p in create_model("ghostnet_050", num_classes=CLASSES).get_parameters())
-    assert os.path.getsize(path) <= 0.3 * float_weights
-    assert read_sidecar(path)["form"] == "int8"
+    stem = str(tmp_path / "ptq_int8")
+    out = ok(run_entry("export.py", "--config", "configs/quickstart.yaml", "--ckpt_file", trained_quickstart["ckpt"],
+                       "--file_format", "MINDIR_LITE", "--file_name", stem, "--quant", "ptq", "--calib_data",
+                       os.path.join(trained_quickstart["data"], "train"), "--quant_min_agreement", 0.9))
+    assert "the .ms holds the weights re-quantized per tensor" in out
+    # Lite's int8 kernels round differently from the Cell (and onnxruntime): measured 98.4% (63/64) on this
+    # briefly trained model, 99.1% on 2,000 test images of a fully trained one (README "Quantization")
+    assert agreement(out) >= 0.95
+    float_weights = 4 * sum(p.size for p in create_model("ghostnet_050", num_classes=10).get_parameters())
+    assert os.path.getsize(stem + ".ms") <= 0.3 * float_weights
+    record = read_sidecar(stem + ".ms")
+    assert record["form"] == "int8" and record["quant"]["per_channel"] is False
 
 
 def test_per_layer_report_lists_worst_layers_first(work):

@@ -4,7 +4,8 @@ src/deploy/lite.py through a subprocess.
 The only mindspore-lite on PyPI is 2.0.0 for Python 3.7, so this file is self-contained: no MindSpore, no project
 imports, Python 3.7 syntax. Commands:
   convert --onnx M.onnx --output BASE [--config_file CFG]   write BASE.ms (ONNX -> MINDIR_LITE)
-  predict --model M.ms --input X.npy --output Y.npy         run a float32 NCHW batch; the model is resized to its size
+  predict --model M.ms --input X.npy --output Y.npy [--chunk N]  run a float32 NCHW batch (in runs of N images);
+                                                             the model is resized to the run's size
   info --model M.ms                                         print the input and output shapes as JSON
   bench --model M.ms --shape 1,3,224,224 [--warmup W --loops L]  print per-run latencies (ms) as JSON
   serve                                                     timing server for interleaved benchmarks: reads one
@@ -48,7 +49,7 @@ def run(model, batch):
         model.resize(inputs, [list(batch.shape)])
         inputs = model.get_inputs()
     inputs[0].set_data_from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-    return model.predict(inputs)[0].get_data_to_numpy()
+    return model.predict(inputs)[0].get_data_to_numpy().copy()  # a view of Lite's buffer, reused by the next run
 
 
 def info(model):
@@ -106,6 +107,7 @@ def main(argv):
     parser.add_argument("--config_file", default="")
     parser.add_argument("--shape", default="1,3,224,224")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--chunk", type=int, default=0)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--loops", type=int, default=100)
     parser.add_argument("--affinity", type=int, default=0)
@@ -113,7 +115,9 @@ def main(argv):
     if args.command == "convert":
         convert(args.onnx, args.output, args.config_file)
     elif args.command == "predict":
-        np.save(args.output, run(load(args.model, args.threads, args.affinity), np.load(args.input)))
+        model, batch = load(args.model, args.threads, args.affinity), np.load(args.input)
+        chunk = args.chunk or len(batch)
+        np.save(args.output, np.concatenate([run(model, batch[i:i + chunk]) for i in range(0, len(batch), chunk)]))
     elif args.command == "info":
         print(json.dumps(info(load(args.model, 1))))
     elif args.command == "serve":

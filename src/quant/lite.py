@@ -5,23 +5,40 @@ DequantizeLinear pairs into tensor quantization parameters and the converter the
 int8 kernels; a float ONNX with ``[common_quant_param] quant_type=FULL_QUANT`` and calibration data fails in this
 build (the converter loads its calibration model as a MindIR protobuf, "ParseFromArray failed"). The parser reads
 one scale per QuantizeLinear and none from a DequantizeLinear, so the ``.ms`` has per-tensor weight scales: a
-per-channel QAT network is re-quantized per tensor there (``--quant_per_channel false`` trains exactly what the
-``.ms`` runs), and its float-output classifier stays float (an int8-weight, float-output matmul fails to load).
+per-channel QAT network is re-quantized per tensor for it (:func:`to_lite_scheme`; ``--quant_per_channel false``
+trains exactly what the ``.ms`` runs). Its classifier multiplies in float (an int8-weight, float-output matmul fails
+to load), with the weights and bias on their int8/int32 grids: the same numbers as the Cell's.
 """
+import dataclasses
+
+import numpy as np
 import onnx
+from mindspore import Tensor
 
 from src.deploy import lite
 
+from .fold import QuantConv, QuantDense
 from .onnx_qdq import build_model
 from .qat import scheme_of_network
 
 
+def to_lite_scheme(net):
+    """Re-quantize the weights of QAT network ``net`` per tensor, in place: the network a Lite 2.0 ``.ms`` can hold.
+    Returns False when they already were per tensor."""
+    scheme = scheme_of_network(net)
+    if not scheme.per_channel:
+        return False
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, (QuantConv, QuantDense)):
+            cell.per_channel = False
+    vector = dataclasses.replace(scheme, per_channel=False).vector()
+    net.quant_control.scheme.set_data(Tensor(np.asarray(vector, np.float32)))
+    return True
+
+
 def write_int8_ms(net, path, cfg):
-    """Write QAT network ``net`` as an int8 ``.ms`` at ``path`` (through a Lite-flavoured QDQ ONNX written next to
-    it, inside the export's private temporary directory)."""
-    if scheme_of_network(net).per_channel:
-        print("note: MindSpore Lite 2.0 reads one weight scale per tensor: the per-channel int8 weights are "
-              "re-quantized per tensor in the .ms (train with --quant_per_channel false to match it exactly)")
+    """Write QAT network ``net`` (per-tensor weights: :func:`to_lite_scheme`) as an int8 ``.ms`` at ``path``
+    (through a Lite-flavoured QDQ ONNX written next to it, inside the export's private temporary directory)."""
     model_path = path[:-len(".ms")] + ".qdq.onnx"
     onnx.save(build_model(net, cfg.image_size, cfg.batch_size, cfg.dynamic_batch, flavour="lite"), model_path)
     lite.convert_onnx(model_path, path)
