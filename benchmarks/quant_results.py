@@ -83,8 +83,8 @@ def main():
         step("qat_cell", lambda: evaluate(args.qat_ckpt, "qat_cell"))
         for fmt in args.formats:
             label = "onnx" if fmt == "ONNX" else "ms"
-            # the .ms re-quantizes per-channel weights per tensor (src/quant/lite.py): it is kept whatever its
-            # agreement with the Cell, which is recorded next to its accuracy
+            # the .ms holds per-tensor weights and Lite rounds its own way (src/quant/lite.py): it is kept whatever
+            # its agreement with the Cell, which is recorded next to its accuracy
             keep = ("--quant_min_agreement", 0) if fmt == "MINDIR_LITE" else ()
             for source, ckpt, extra in (("ptq", args.float_ckpt, ("--quant", "ptq")), ("qat", args.qat_ckpt, ())):
                 step(f"{source}_{label}", lambda c=ckpt, f=fmt, l=f"{source}_{label}", e=extra: evaluate(
