@@ -7,7 +7,8 @@ build (the converter loads its calibration model as a MindIR protobuf, "ParseFro
 one scale per QuantizeLinear and none from a DequantizeLinear, so the ``.ms`` has per-tensor weight scales: a
 per-channel QAT network is re-quantized per tensor for it (:func:`to_lite_scheme`; ``--quant_per_channel false``
 trains exactly what the ``.ms`` runs). Its classifier multiplies in float (an int8-weight, float-output matmul fails
-to load), with the weights and bias on their int8/int32 grids: the same numbers as the Cell's.
+to load), with the weights and bias on their int8/int32 grids: the same numbers as the Cell's; its average pools
+are depthwise convs with weights 1/k² (Lite's int8 average pooling misses the output grid; see ``onnx_qdq._pool``).
 """
 import dataclasses
 
