@@ -38,3 +38,23 @@ def trained_quickstart(tmp_path_factory):
                      "--epochs", 2, "--max_steps_per_epoch", 50, "--warmup_epochs", 0, "--num_workers", 1)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return {"ckpt": str(out / "best.ckpt"), "data": data}
+
+
+@pytest.fixture(scope="session")
+def int8_ms(trained_quickstart, tmp_path_factory):
+    """The int8 ``.ms`` of ``trained_quickstart`` (PTQ from 64 training images, default per-channel scheme) and
+    export.py's output: ``{"ms", "stdout", "data"}``. One export shared by the Lite and the aarch64 int8 checks;
+    skipped without the x86 Lite side env, which writes ``.ms`` files."""
+    from deploy_helpers import lite_side_env
+    from helpers import run_entry
+
+    python, reason = lite_side_env()
+    if python is None:
+        pytest.skip(f"exporting .ms files needs the x86 Lite side env: {reason}")
+    stem = str(tmp_path_factory.mktemp("int8_ms") / "ptq_int8")
+    data = trained_quickstart["data"]
+    proc = run_entry("export.py", "--config", "configs/quickstart.yaml", "--ckpt_file", trained_quickstart["ckpt"],
+                     "--file_format", "MINDIR_LITE", "--file_name", stem, "--quant", "ptq", "--calib_data",
+                     os.path.join(data, "train"), "--calib_samples", 64, "--quant_min_agreement", 0.9)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return {"ms": stem + ".ms", "stdout": proc.stdout, "data": data}
