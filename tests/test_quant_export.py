@@ -44,6 +44,12 @@ def agreement(stdout):
     return float(re.search(r"top-1 agreement with the fake-quant Cell ([\d.]+)%", stdout).group(1)) / 100
 
 
+def logit_diff(stdout):
+    """(max abs logit difference from the fake-quant Cell, max |logit|) as the export printed them."""
+    return tuple(map(float, re.search(r"max abs logit diff ([\d.e+-]+) \(max \|logit\| ([\d.e+-]+)\)",
+                                      stdout).groups()))
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """Tiny real-image data, a float checkpoint with a realistic state, and a 1-epoch QAT run from it."""
@@ -123,7 +129,7 @@ def test_ptq_export_calibrates_a_float_checkpoint(work):
 def test_fake_quant_mindir_reproduces_the_cell(work):
     path, out = export(work, work["qat"], "MINDIR", "qat_fake")
     assert agreement(out) == 1.0
-    diff, scale = map(float, re.search(r"max abs logit diff ([\d.e+-]+) \(max \|logit\| ([\d.e+-]+)\)", out).groups())
+    diff, scale = logit_diff(out)
     assert diff <= 1e-5 * scale  # GRAPH-compiled vs eager float32 rounding
     assert read_sidecar(path)["form"] == "qat"
 
@@ -133,9 +139,13 @@ def test_int8_ms_for_mindspore_lite_agrees_with_its_per_tensor_cell(int8_ms):
     .ms holds (Lite 2.0 reads one weight scale per tensor), small, recorded as per tensor."""
     out = int8_ms["stdout"]
     assert "the .ms holds the weights re-quantized per tensor" in out
-    # Lite's int8 convs round differently from the Cell (and onnxruntime): measured 98.2-98.8% on 1,000 images for
-    # this briefly trained model, 99.3% for a fully trained one (README "Quantization")
-    assert agreement(out) >= 0.95
+    # Lite's int8 convs land one step off the Cell's (and onnxruntime's) on 0.2-1.5% of outputs, and that
+    # compounds: top-1 agreement depends on the model's margins. Measured 98.2-98.8% on 1,000 images for models
+    # trained like this one (100 steps) and 60/64 once on this batch; 99.3% for a fully trained one (README
+    # "Quantization"). The logit difference is set by the arithmetic, not the margins: 4-10% of the largest logit.
+    assert agreement(out) >= 0.9
+    diff, scale = logit_diff(out)
+    assert diff <= 0.15 * scale
     float_weights = 4 * sum(p.size for p in create_model("ghostnet_050", num_classes=10).get_parameters())
     assert os.path.getsize(int8_ms["ms"]) <= 0.3 * float_weights
     record = read_sidecar(int8_ms["ms"])
