@@ -250,12 +250,17 @@ def _module(g, m, x, hint, size):
     raise TypeError(f"no ONNX writer for {type(m).__name__}")
 
 
+def _side_after(block, size):
+    """Feature-map side after ``block``: its depthwise conv (present only with stride 2) halves it, rounding up."""
+    return -(-size // 2) if getattr(block, "has_dw", False) else size
+
+
 def _bottleneck(g, b, x, hint, size):
     out = _module(g, b.ghost1, x, hint + "_ghost1", size)
     if b.has_dw:
         out = _conv(g, b.conv_dw, out, hint + "_dw")
     if b.has_se:
-        out = _se(g, b.se, out, hint + "_se", -(-size // 2) if b.has_dw else size)
+        out = _se(g, b.se, out, hint + "_se", _side_after(b, size))
     out = _module(g, b.ghost2, out, hint + "_ghost2", size)
     if not b.use_shortcut:
         return out
@@ -305,9 +310,9 @@ def build_model(net, image_size, batch_size=1, dynamic_batch=False, flavour="onn
                 hint = f"b{i}_{j}"
                 if isinstance(block, QuantBottleneck):
                     x = _bottleneck(g, block, x, hint, size)
-                    size = -(-size // 2) if block.has_dw else size
                 else:
                     x = _conv(g, block, x, hint)
+                size = _side_after(block, size)
         x = _pool(g, net.global_pool, x, "pool", net.conv_head.conv.in_channels, size)
         x = _conv(g, net.conv_head, x, "head")
         logits = _classifier(g, net.classifier, x, "classifier")
