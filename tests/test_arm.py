@@ -143,7 +143,7 @@ def test_aarch64_logits_match_x86_lite(case, arm_env, arm_model, photos, tmp_pat
 
 
 def test_int8_ms_on_aarch64_agrees_with_x86_lite(arm_env, int8_ms, tmp_path):
-    """The int8 .ms (PTQ of a trained quickstart model, 32 px) on 300 real Fashion-MNIST test images: the aarch64
+    """The int8 .ms (PTQ of a trained Fashion-MNIST model, 32 px) on 300 real Fashion-MNIST test images: the aarch64
     runtime's top-1 agrees with the x86 runtime's (their int8 kernels round differently: logits are not equal)."""
     from src.deploy import lite
     from src.quant.calibrate import calibration_images
@@ -157,10 +157,9 @@ def test_int8_ms_on_aarch64_agrees_with_x86_lite(arm_env, int8_ms, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     arm = np.fromfile(logits_file, np.float32).reshape(300, 10)
     x86 = lite.predict(int8_ms["ms"], images, chunk=1)  # one image per run, as the runner: x86 int8 logits vary
-    # with the batch size (same images at batch 32: 97-98% agreement with aarch64)
-    # measured at batch 1 on 1,000 images: 99.1% for a model trained like this one, 99.5% for a fully trained one
-    # (README "On-device ARM inference")
-    assert np.mean(arm.argmax(1) == x86.argmax(1)) >= 0.98
+    # with the batch size (same images at batch 32: 97-98% agreement with aarch64). Both runtimes are deterministic
+    # on a fixed model and batch; on 1,000 images this model's .ms agreed on 99.5% (README "On-device ARM inference")
+    assert np.mean(arm.argmax(1) == x86.argmax(1)) >= 0.99  # measured 100% (mean |Δlogit| 0.011, max 0.10)
     assert np.abs(arm - x86).mean() <= 0.02 * np.abs(x86).max()
     assert len(set(x86.argmax(1))) == 10
 

@@ -136,16 +136,15 @@ def test_fake_quant_mindir_reproduces_the_cell(work):
 
 def test_int8_ms_for_mindspore_lite_agrees_with_its_per_tensor_cell(int8_ms):
     """PTQ of a trained model (default per-channel scheme) to an int8 .ms: verified against the per-tensor Cell the
-    .ms holds (Lite 2.0 reads one weight scale per tensor), small, recorded as per tensor."""
+    .ms holds (Lite 2.0 reads one weight scale per tensor) on 1,000 real test images, small, recorded as per tensor."""
     out = int8_ms["stdout"]
     assert "the .ms holds the weights re-quantized per tensor" in out
-    # Lite's int8 convs land one step off the Cell's (and onnxruntime's) on 0.2-1.5% of outputs, and that
-    # compounds: top-1 agreement depends on the model's margins. Measured 98.2-98.8% on 1,000 images for models
-    # trained like this one (100 steps) and 60/64 once on this batch; 99.3% for a fully trained one (README
-    # "Quantization"). The logit difference is set by the arithmetic, not the margins: 4-10% of the largest logit.
-    assert agreement(out) >= 0.9
+    assert "on 1000 images of" in out
+    # Lite's int8 convs land one step off the Cell's (and onnxruntime's) on 0.2-1.5% of outputs; on this model's
+    # margins that flips 7 of these 1,000 images (99.3%, the same in every run: fixed model, data and batch 1).
+    assert agreement(out) >= 0.99
     diff, scale = logit_diff(out)
-    assert diff <= 0.15 * scale
+    assert diff <= 0.15 * scale  # measured 7.5%
     float_weights = 4 * sum(p.size for p in create_model("ghostnet_050", num_classes=10).get_parameters())
     assert os.path.getsize(int8_ms["ms"]) <= 0.3 * float_weights
     record = read_sidecar(int8_ms["ms"])
@@ -208,6 +207,8 @@ def test_per_layer_report_lists_worst_layers_first(work):
      "--quant ptq needs calibration images"),
     ("export.py", ["--ckpt_file", "QAT", "--file_format", "ONNX", "--quant", "ptq", "--calib_data", "CALIB"],
      "is already a quantization-aware (QAT) checkpoint"),
+    ("export.py", ["--ckpt_file", "QAT", "--file_format", "ONNX", "--quant_verify_data", "no_such_dir"],
+     "--quant_verify_data no_such_dir is not a directory of images"),
     ("train.py", ["--qat", "false", "--resume", "QAT_STATE"], "is the state of a QAT run"),
     ("train.py", ["--qat", "true", "--resume", "FLOAT_STATE"], "is the state of a float run"),
 ])

@@ -65,15 +65,14 @@ def preprocess(paths, cfg, image_size, skip_bad=False):
 
 
 def predict(runner, inputs):
-    """Logits of all ``inputs``: chunks of the model's fixed batch (last one padded) or of ``CHUNK``."""
+    """Logits of all ``inputs``: chunks of the model's fixed batch (the last one padded) or of ``CHUNK``. A runner
+    with ``run_chunks`` gets all chunks in one call (Lite: one worker process, not one per chunk)."""
     fixed = runner.input_shape[0] if runner.input_shape[0] > 0 else 0
     step = fixed or CHUNK
-    outputs = []
-    for start in range(0, len(inputs), step):
-        batch = inputs[start:start + step]
-        padded = np.concatenate([batch, np.repeat(batch[-1:], fixed - len(batch), 0)]) if fixed else batch
-        outputs.append(runner(padded)[:len(batch)])
-    return np.concatenate(outputs)
+    padded = np.concatenate([inputs, np.repeat(inputs[-1:], -len(inputs) % step, 0)]) if fixed else inputs
+    if hasattr(runner, "run_chunks"):
+        return runner.run_chunks(padded, step)[:len(inputs)]
+    return np.concatenate([runner(padded[i:i + step]) for i in range(0, len(padded), step)])[:len(inputs)]
 
 
 def softmax(logits):

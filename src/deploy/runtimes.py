@@ -117,6 +117,10 @@ class LiteRunner:
     def __call__(self, batch):
         return lite.predict(self.path, batch, self.threads)
 
+    def run_chunks(self, inputs, chunk):
+        """``inputs`` run ``chunk`` images at a time in one worker process (starting one per run costs ~0.5 s)."""
+        return lite.predict(self.path, inputs, self.threads, chunk)
+
 
 def onnx_session(path, threads=0):
     """An onnxruntime CPU session with the project's settings: every graph optimisation (the NCHWc blocked layout

@@ -5,7 +5,8 @@
 - MINDIR_LITE: see :mod:`.lite`.
 
 Every file is written in a private temporary directory (:func:`src.files.atomic_path`), run in its own runtime
-on the verification batch (real images from ``--calib_data`` when given, else a fixed random batch) and compared
+on the verification batch (``quant_verify_samples`` real images from ``--quant_verify_data``, by default from
+``--calib_data``; without either a fixed random batch) and compared
 with the fake-quant Cell: top-1 agreement and max logit difference are printed, and an agreement below
 ``quant_min_agreement`` keeps nothing. Then it is moved into place with a sidecar record (form ``int8``; the
 fake-quant MINDIR: ``qat``).
@@ -19,10 +20,9 @@ from src.files import atomic_path
 from src.record import CKPT_KEY, make_record, write_sidecar
 
 from . import QuantError
-from .calibrate import batched, calibration_images, post_training_quantize
+from .calibrate import batched, calibration_images, eager_batches, post_training_quantize
 from .qat import QuantScheme, is_qat_network, scheme_of_network
 
-VERIFY_SAMPLES = 64
 QUANT_MODES = ("none", "ptq")
 QUANT_FORMATS = ("ONNX", "MINDIR_LITE", "MINDIR")
 
@@ -38,6 +38,10 @@ def check_quant_args(cfg):
         raise QuantError(f"--calib_data {cfg.calib_data} is not a directory of images")
     if cfg.calib_samples < 1:
         raise QuantError(f"--calib_samples must be >= 1, got {cfg.calib_samples}")
+    if cfg.quant_verify_data and not os.path.isdir(cfg.quant_verify_data):
+        raise QuantError(f"--quant_verify_data {cfg.quant_verify_data} is not a directory of images")
+    if cfg.quant_verify_samples < 1:
+        raise QuantError(f"--quant_verify_samples must be >= 1, got {cfg.quant_verify_samples}")
 
 
 def is_quantized_export(cfg, net, fmt):
@@ -54,18 +58,21 @@ def is_quantized_export(cfg, net, fmt):
 
 
 def verification_batch(cfg):
-    """Real images from ``calib_data`` (a different draw than calibration) or a fixed random batch."""
-    if cfg.calib_data:
-        return calibration_images(cfg.calib_data, min(VERIFY_SAMPLES, cfg.calib_samples), cfg, seed=1), "images"
+    """``quant_verify_samples`` real images from ``quant_verify_data`` (e.g. a held-out split) or else from
+    ``calib_data`` (a different draw than calibration), or a fixed random batch."""
+    folder, count = cfg.quant_verify_data or cfg.calib_data, cfg.quant_verify_samples
+    if folder:
+        images = calibration_images(folder, count, cfg, seed=1)
+        return images, f"images of {folder}"
     rng = np.random.default_rng(0)
-    return rng.normal(size=(VERIFY_SAMPLES, 3, cfg.image_size, cfg.image_size)).astype(np.float32), "random inputs"
+    return rng.normal(size=(count, 3, cfg.image_size, cfg.image_size)).astype(np.float32), "random inputs"
 
 
 def cell_logits(net, images):
-    """The fake-quant Cell's logits, eagerly (PyNative), in batches of 32."""
+    """The fake-quant Cell's logits, eagerly (PyNative)."""
     from src.deploy.export import eager_outputs
 
-    return np.concatenate(eager_outputs(net, batched(images, 32)))
+    return np.concatenate(eager_outputs(net, eager_batches(images)))
 
 
 def compare(fmt, outputs, references, what, min_agreement):
