@@ -144,7 +144,7 @@ def test_int8_ms_for_mindspore_lite_agrees_with_its_per_tensor_cell(int8_ms):
     # margins that flips 7 of these 1,000 images (99.3%, the same in every run: fixed model, data and batch 1).
     assert agreement(out) >= 0.99
     diff, scale = logit_diff(out)
-    assert diff <= 0.15 * scale  # measured 7.5%
+    assert diff <= 0.15 * scale  # measured 8.5%
     float_weights = 4 * sum(p.size for p in create_model("ghostnet_050", num_classes=10).get_parameters())
     assert os.path.getsize(int8_ms["ms"]) <= 0.3 * float_weights
     record = read_sidecar(int8_ms["ms"])
