@@ -19,7 +19,7 @@ from src.deploy import lite
 from src.models import create_model, read_checkpoint, write_checkpoint
 from src.models.layers import GlobalAvgPool
 from src.quant.fake_quant import ActQuant, QuantControl
-from src.quant.onnx_qdq import IR_VERSION, OPSET, Graph, _pool
+from src.quant.onnx_qdq import Graph, _pool
 from src.quant.qat import QuantPool, QuantScheme
 from src.record import from_checkpoint_params, make_record, read_sidecar
 
@@ -168,11 +168,7 @@ def test_int8_average_pools_in_a_ms_give_the_cells_grid_values(tmp_path, pool, s
     g = Graph("lite")
     y = _pool(g, cell, g.quantize("input", s_in, zp_in, "in"), "pool", channels, size)
     g.nodes.append(onnx.helper.make_node("Flatten", [g.float(y)], ["out"], axis=1))
-    graph = onnx.helper.make_graph(
-        g.nodes, "pool", [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, channels, size, size])],
-        [onnx.helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [1, None])], g.initializers)
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
+    model = g.model("pool", [1, channels, size, size], [1, None], output="out")
     assert not {"AveragePool", "GlobalAveragePool"} & {node.op_type for node in model.graph.node}
     onnx.save(model, str(tmp_path / "pool.onnx"))
     lite.convert_onnx(str(tmp_path / "pool.onnx"), str(tmp_path / "pool.ms"))

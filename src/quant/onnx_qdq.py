@@ -67,6 +67,17 @@ class Graph:
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
+    def model(self, name, input_shape, output_shape, output="logits"):
+        """The checked ``ModelProto`` of these nodes: float input ``input`` and float output ``output`` (dims
+        may be names or None)."""
+        graph = helper.make_graph(
+            self.nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, output_shape)], self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="ghostnet-quant")
+        model.ir_version = IR_VERSION
+        onnx.checker.check_model(model)
+        return model
+
     def quantize(self, name, scale, zero_point, hint):
         """QuantizeLinear of float ``name`` onto the uint8 grid (scale, zero point)."""
         scale, zero_point = np.float32(scale), np.uint8(zero_point)
@@ -320,12 +331,5 @@ def build_model(net, image_size, batch_size=1, dynamic_batch=False, flavour="onn
     finally:
         ms.set_context(mode=mode)
     batch = "batch" if dynamic_batch else batch_size
-    graph = helper.make_graph(
-        g.nodes, "ghostnet_int8", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                 [batch, 3, image_size, image_size])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, net.num_classes])], g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="ghostnet-quant")
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model)
-    return model
+    return g.model("ghostnet_int8", [batch, 3, image_size, image_size], [batch, net.num_classes])
 
