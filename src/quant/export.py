@@ -34,14 +34,12 @@ def check_quant_args(cfg):
     if cfg.quant == "ptq" and not cfg.calib_data:
         raise QuantError("--quant ptq needs calibration images: --calib_data DIR (a folder of images, e.g. the "
                          "training set) [--calib_samples N]")
-    if cfg.calib_data and not os.path.isdir(cfg.calib_data):
-        raise QuantError(f"--calib_data {cfg.calib_data} is not a directory of images")
-    if cfg.calib_samples < 1:
-        raise QuantError(f"--calib_samples must be >= 1, got {cfg.calib_samples}")
-    if cfg.quant_verify_data and not os.path.isdir(cfg.quant_verify_data):
-        raise QuantError(f"--quant_verify_data {cfg.quant_verify_data} is not a directory of images")
-    if cfg.quant_verify_samples < 1:
-        raise QuantError(f"--quant_verify_samples must be >= 1, got {cfg.quant_verify_samples}")
+    for folder_key, count_key in (("calib_data", "calib_samples"), ("quant_verify_data", "quant_verify_samples")):
+        folder, count = getattr(cfg, folder_key), getattr(cfg, count_key)
+        if folder and not os.path.isdir(folder):
+            raise QuantError(f"--{folder_key} {folder} is not a directory of images")
+        if count < 1:
+            raise QuantError(f"--{count_key} must be >= 1, got {count}")
 
 
 def is_quantized_export(cfg, net, fmt):
