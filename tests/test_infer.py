@@ -11,6 +11,7 @@ from helpers import make_imagenet_subset
 from src.deploy import DeployError
 from src.deploy.infer import list_images, predict
 from src.deploy.labels import PETS_BREEDS, class_names
+from src.deploy.runtimes import Runner
 from src.record import read_sidecar
 
 NAMES = [f"kind_{c}" for c in "abcdefghij"]
@@ -86,7 +87,7 @@ def test_list_images(tmp_path):
 
 
 def test_predict_pads_to_a_fixed_batch():
-    class Fixed:
+    class Fixed(Runner):
         input_shape = [4, 3, 8, 8]
 
         def __call__(self, x):

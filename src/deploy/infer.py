@@ -65,14 +65,12 @@ def preprocess(paths, cfg, image_size, skip_bad=False):
 
 
 def predict(runner, inputs):
-    """Logits of all ``inputs``: chunks of the model's fixed batch (the last one padded) or of ``CHUNK``. A runner
-    with ``run_chunks`` gets all chunks in one call (Lite: one worker process, not one per chunk)."""
+    """Logits of all ``inputs``: chunks of the model's fixed batch (the last one padded) or of ``CHUNK``, in one
+    :meth:`~src.deploy.runtimes.Runner.run_chunks` call (Lite: one worker process for all of them)."""
     fixed = runner.input_shape[0] if runner.input_shape[0] > 0 else 0
     step = fixed or CHUNK
     padded = np.concatenate([inputs, np.repeat(inputs[-1:], -len(inputs) % step, 0)]) if fixed else inputs
-    if hasattr(runner, "run_chunks"):
-        return runner.run_chunks(padded, step)[:len(inputs)]
-    return np.concatenate([runner(padded[i:i + step]) for i in range(0, len(padded), step)])[:len(inputs)]
+    return runner.run_chunks(padded, step)[:len(inputs)]
 
 
 def softmax(logits):

@@ -55,7 +55,15 @@ def build_cell(cfg, ckpt_file=""):
     return net, record
 
 
-class CellRunner:
+class Runner:
+    """What every runner shares: ``runner(batch) -> logits``, and ``run_chunks`` for many batches at once."""
+
+    def run_chunks(self, inputs, chunk):
+        """Logits of ``inputs`` run ``chunk`` images at a time."""
+        return np.concatenate([self(inputs[i:i + chunk]) for i in range(0, len(inputs), chunk)])
+
+
+class CellRunner(Runner):
     """A MindSpore Cell (any batch size; input size chosen by the caller)."""
 
     def __init__(self, net, record=None):
@@ -70,7 +78,7 @@ class CellRunner:
         return self.net(ms.Tensor(np.ascontiguousarray(batch, dtype=np.float32))).asnumpy()
 
 
-class MindirRunner:
+class MindirRunner(Runner):
     """A ``.mindir`` file through ``mindspore.load`` + ``nn.GraphCell``; input shape read from the MindIR proto."""
 
     def __init__(self, path):
@@ -91,7 +99,7 @@ class MindirRunner:
         return self.cell(ms.Tensor(np.ascontiguousarray(batch, dtype=np.float32))).asnumpy()
 
 
-class OnnxRunner:
+class OnnxRunner(Runner):
     """An ``.onnx`` file through onnxruntime (CPU)."""
 
     def __init__(self, path):
@@ -105,7 +113,7 @@ class OnnxRunner:
         return self.session.run(None, {self.input.name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
-class LiteRunner:
+class LiteRunner(Runner):
     """A ``.ms`` file through MindSpore Lite in the side env (resizable batch)."""
 
     def __init__(self, path, threads=2):
@@ -118,7 +126,7 @@ class LiteRunner:
         return lite.predict(self.path, batch, self.threads)
 
     def run_chunks(self, inputs, chunk):
-        """``inputs`` run ``chunk`` images at a time in one worker process (starting one per run costs ~0.5 s)."""
+        """``inputs`` run ``chunk`` images at a time in one worker process (starting one per batch cost ~0.5 s)."""
         return lite.predict(self.path, inputs, self.threads, chunk)
 
 
