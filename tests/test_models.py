@@ -237,3 +237,46 @@ def test_profiler_bad_input_is_one_line_error(args, message):
     proc = subprocess.run([sys.executable, "-m", "src.tools.profile", *args], cwd=ROOT, capture_output=True,
                           text=True)
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: {message}", proc.stderr[-2000:]
+
+
+# The official RepGhostNet table (ChengpengChen/RepGhost, model/repghost.py): (kernel, mid, out, se, stride) per block.
+OFFICIAL_REPGHOST = [[(3, 8, 16, 0, 1)], [(3, 24, 24, 0, 2)], [(3, 36, 24, 0, 1)], [(5, 36, 40, 0.25, 2)],
+                     [(5, 60, 40, 0.25, 1)], [(3, 120, 80, 0, 2)],
+                     [(3, 100, 80, 0, 1), (3, 120, 80, 0, 1), (3, 120, 80, 0, 1), (3, 240, 112, 0.25, 1),
+                      (3, 336, 112, 0.25, 1)],
+                     [(5, 336, 160, 0.25, 2)], [(5, 480, 160, 0, 1), (5, 480, 160, 0.25, 1), (5, 480, 160, 0, 1),
+                                                (5, 480, 160, 0.25, 1)]]
+
+
+def official_conv_shortcuts(width):
+    """Blocks whose official RepGhostBottleneck keeps a conv shortcut (in != out or stride > 1), and their
+    parameter count (dw k x k + BN, 1x1 + BN): the official ``shortcut=False`` drops only identity shortcuts."""
+    blocks, params, chs = [], 0, make_divisible(16 * width, 4)
+    for stage, cfg in enumerate(OFFICIAL_REPGHOST):
+        for i, (k, _, c, _, s) in enumerate(cfg):
+            out = make_divisible(c * width, 4)
+            if chs != out or s != 1:
+                blocks.append(f"blocks.{stage}.{i}")
+                params += chs * k * k + 2 * chs + chs * out + 2 * out
+            chs = out
+    return blocks, params
+
+
+@pytest.mark.parametrize("name,width", [("repghostnet_050", 0.5), ("repghostnet_100", 1.0)])
+def test_repghost_without_shortcut_keeps_conv_shortcuts_like_the_official_code(name, width):
+    """``shortcut=False`` (``repghostnet_wo``): the official definition builds the same parameters (its conv
+    shortcuts stay) and adds nothing only where the shortcut would be the identity."""
+    blocks, shortcut_params = official_conv_shortcuts(width)
+    net = create_model(name, shortcut=False)
+    assert trainable(net) == REFERENCE[name][0]
+    bottlenecks = {n: c for n, c in net.cells_and_names() if hasattr(c, "identity_shortcut")}
+    assert sorted(n for n, c in bottlenecks.items() if c.use_shortcut) == sorted(blocks)
+    assert all(not c.use_shortcut for n, c in bottlenecks.items() if n not in blocks)
+    assert sum(int(p.size) for p in net.trainable_params() if ".shortcut." in p.name) == shortcut_params
+
+
+def test_without_shortcut_an_identity_block_returns_its_main_path():
+    block = randomize_state(create_model("repghostnet_050", shortcut=False), 0).blocks[2][0]
+    x = images(1, 16, channels=block.ghost1.primary_conv[0].in_channels)
+    out = block.ghost2(block.ghost1(x))
+    np.testing.assert_allclose(block(x).asnumpy(), out.asnumpy(), rtol=1e-5, atol=1e-6)

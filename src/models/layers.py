@@ -158,6 +158,9 @@ class GhostBottleneck(nn.Cell):
 
     ghost1 (expand, act) -> [depthwise k x k stride + BN if stride > 1] -> [SE] -> ghost2 (project, linear)
     -> + shortcut (identity when shapes match, else depthwise conv + BN + 1x1 conv + BN). No activation after the add.
+    ``shortcut=False`` (RepGhost's ``repghostnet_wo`` ablation) drops only the identity shortcut, as the official
+    RepGhostBottleneck does: a block that changes the shape keeps its conv shortcut. ``use_shortcut`` says whether
+    any shortcut is added, ``identity_shortcut`` whether it is the identity (the QAT and ONNX-QDQ code read both).
     ``module(in, out, relu, layer_idx)`` builds a ghost module; ghost2 is always built as layer 0, so GhostNetV2's
     attention (layer index > 1) only ever lands in ghost1, as in the reference. ``se_layer(chs, se_ratio)`` builds
     the squeeze-excite (GhostNet-600M rounds its width to 8).
@@ -176,9 +179,9 @@ class GhostBottleneck(nn.Cell):
         if self.has_se:
             self.se = se_layer(mid_chs, se_ratio)
         self.ghost2 = module(mid_chs, out_chs, relu=False, layer_idx=0)
-        self.use_shortcut = shortcut
         self.identity_shortcut = in_chs == out_chs and stride == 1
-        if shortcut and not self.identity_shortcut:
+        self.use_shortcut = shortcut or not self.identity_shortcut
+        if not self.identity_shortcut:
             self.shortcut = Sequential([
                 conv2d(in_chs, in_chs, kernel_size, stride, groups=in_chs),
                 batch_norm(in_chs),
