@@ -8,6 +8,7 @@ import pytest
 from mindspore import nn
 
 from helpers import images, randomize_state
+from src.errors import ConfigError
 from src.models import GhostModule, create_model, ghostify, model_family
 from src.models.layers import HardSwish
 from src.tools.profile import cell_macs, totals
@@ -219,3 +220,17 @@ def test_ghostify_rejects_bad_hyperparameters_without_touching_the_net(kwargs):
     with pytest.raises(ValueError, match="ratio >= 2 and an odd dw_size"):
         ghostify(net, **kwargs)
     assert [n for n, _ in net.parameters_and_names()] == names
+
+
+def test_ghostify_refuses_skip_patterns_that_match_nothing_without_touching_the_net():
+    net = create_model("ghostnet_050", num_classes=10)
+    names = [n for n, _ in net.parameters_and_names()]
+    with pytest.raises(ConfigError, match=r"skip pattern\(s\) '2x', 'heda' match no convolution \(fnmatch on the "
+                                          r"cell path; paths look like 'conv_head'\)"):
+        ghostify(net, skip=("*.se.*", "2x", "heda"))
+    assert [n for n, _ in net.parameters_and_names()] == names
+
+
+def test_ghostify_needs_a_cell():
+    with pytest.raises(ConfigError, match="^ghostify needs a MindSpore nn.Cell, got str$"):
+        ghostify("not a net")

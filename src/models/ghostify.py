@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from mindspore import nn
 
+from ..errors import ConfigError
 from .ghostnet import GhostModule
 from .layers import sync_parameter_names
 from .repghost import RepGhostModule
@@ -53,6 +54,15 @@ def _skip_reason(name, conv, first, inside_ghost, skip):
     return None
 
 
+def _check_skip(skip, convs):
+    """Refuse ``skip`` patterns that match no convolution path: a typo would otherwise silently skip nothing."""
+    unmatched = [p for p in skip if not any(fnmatch.fnmatchcase(name, p) for name in convs)]
+    if unmatched:
+        example = f"paths look like {convs[-1]!r}" if convs else "the network has none"
+        raise ConfigError(f"ghostify skip pattern(s) {', '.join(map(repr, unmatched))} match no convolution "
+                          f"(fnmatch on the cell path; {example})")
+
+
 def _ghost_from_conv(conv, ratio, dw_size, relu):
     """A Ghost module with ``conv``'s channels, kernel, stride, padding and dilation."""
     padding = {"pad_mode": conv.pad_mode, "padding": conv.padding, "dilation": conv.dilation}
@@ -72,24 +82,30 @@ def ghostify(net, ratio=2, dw_size=3, skip=(), relu=False, image_size=None, in_c
 
     Eligible: not the network's first convolution (in definition order: the stem, which sees the image), not
     grouped or depthwise, not already part of a Ghost/RepGhost module, and no match of the ``fnmatch`` patterns
-    ``skip`` on its path (e.g. ``("*.se.*", "conv_head")``). ``ratio`` (s) and ``dw_size`` (d) are the paper's
+    ``skip`` on its path (e.g. ``("*.se.*", "conv_head")``; a pattern that matches no convolution is a
+    :class:`~src.errors.ConfigError`, as is a ``net`` that is not an ``nn.Cell``). ``ratio`` (s) and ``dw_size`` (d) are the paper's
     hyper-parameters. ``relu=False`` keeps the module linear like the convolution it replaces (the network's own
     BN/activation after it still apply). With ``image_size``, MACs are measured before and after (one PyNative
     forward pass each). Parameters are renamed to their new paths, so checkpoints of the result load by name.
     """
     from ..tools.profile import cell_macs
 
+    if not isinstance(net, nn.Cell):
+        raise ConfigError(f"ghostify needs a MindSpore nn.Cell, got {type(net).__name__}")
+    if isinstance(skip, str):
+        skip = (skip,)
     if ratio < 2 or dw_size % 2 != 1:
         raise ValueError(f"ghostify needs ratio >= 2 and an odd dw_size, got ratio {ratio}, dw_size {dw_size}")
 
     def count_params():
         return sum(int(p.size) for p in net.trainable_params())
 
+    cells = dict(net.cells_and_names())
+    convs = [name for name, cell in cells.items() if isinstance(cell, nn.Conv2d)]
+    _check_skip(skip, convs)
     report = GhostifyReport(params_before=count_params())
     if image_size:
         report.macs_before = sum(cell_macs(net, image_size, in_channels).values())
-    cells = dict(net.cells_and_names())
-    convs = [name for name, cell in cells.items() if isinstance(cell, nn.Conv2d)]
     ghost_paths = [name + "." for name, cell in cells.items() if isinstance(cell, (GhostModule, RepGhostModule))]
     for name in convs:
         reason = _skip_reason(name, cells[name], convs[0], any(name.startswith(p) for p in ghost_paths), skip)
