@@ -3,16 +3,23 @@
 Export verification and ``infer.py`` both use these, so an exported file is checked by exactly the code that
 later serves it. MindSpore is imported only by the runners that need it (a ``.ms`` file runs without it).
 """
+import logging
 import os
 
 import numpy as np
 
 from src.errors import DataError
-from src.record import apply_record, read_sidecar
+from src.record import PREPROCESS_KEYS, apply_record, read_sidecar, sidecar_path
 
 from . import DeployError, lite
 
 EXTENSIONS = {".ckpt": "ckpt", ".mindir": "mindir", ".onnx": "onnx", ".ms": "lite"}
+log = logging.getLogger("ghostnet.deploy")
+
+
+def not_a_model(path, fmt):
+    """The error for a file that does not parse as a ``fmt`` model (corrupt, cut short, empty or another format)."""
+    return DeployError(f"{path} is not a valid {fmt} file (corrupt, cut short or another format); re-export it")
 
 
 def build_cell(cfg, ckpt_file=""):
@@ -83,15 +90,25 @@ class MindirRunner(Runner):
 
     def __init__(self, path):
         import mindspore as ms
+        from google.protobuf.message import DecodeError
         from mindspore.train import mind_ir_pb2
 
         proto = mind_ir_pb2.ModelProto()
         with open(path, "rb") as f:
-            proto.ParseFromString(f.read())
-        self.input_shape = [int(d) for d in proto.graph.input[0].tensor[0].dims]
-        self.num_classes = int(proto.graph.output[0].tensor[0].dims[-1])
+            try:
+                proto.ParseFromString(f.read())
+            except DecodeError:
+                raise not_a_model(path, "MINDIR") from None
+        graph = proto.graph
+        if not (graph.input and graph.input[0].tensor and graph.output and graph.output[0].tensor):
+            raise not_a_model(path, "MINDIR")
+        self.input_shape = [int(d) for d in graph.input[0].tensor[0].dims]
+        self.num_classes = int(graph.output[0].tensor[0].dims[-1])
         self.record = read_sidecar(path)
-        self.cell = ms.nn.GraphCell(ms.load(path))
+        try:
+            self.cell = ms.nn.GraphCell(ms.load(path))
+        except RuntimeError:  # "Load MindIR failed." for a proto that is not a MindSpore graph
+            raise not_a_model(path, "MINDIR") from None
 
     def __call__(self, batch):
         import mindspore as ms
@@ -136,6 +153,7 @@ def onnx_session(path, threads=0):
     default, one per physical core) and no spin-waiting: spinning worker threads took the CPU from everything else
     on a loaded 2-core machine (GhostNet 1.0x, 2 threads: 1.9x slower with spinning, benchmarks in the README)."""
     import onnxruntime as ort
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument, InvalidProtobuf
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # a dynamic-batch export declares a fixed output batch: ORT warns per run
@@ -143,7 +161,10 @@ def onnx_session(path, threads=0):
     options.intra_op_num_threads = int(threads)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except (InvalidProtobuf, InvalidArgument):  # cut/foreign bytes; an empty file: "No graph was found"
+        raise not_a_model(path, "ONNX") from None
 
 
 def onnx_record(session):
@@ -187,7 +208,7 @@ def open_model(cfg, path):
     A checkpoint fills ``cfg`` from its model record (see :func:`build_cell`). An exported graph is fixed to an
     input size and a class count: both are read from the file itself, and its record (sidecar ``<file>.json``,
     or ONNX metadata) supplies the model name, preprocessing and class names. A flag that contradicts the file is
-    a one-line error.
+    a one-line error; without a record, one warning names the values that are guesses.
     """
     runner = open_runner(path, cfg)
     if isinstance(runner, CellRunner):
@@ -199,4 +220,17 @@ def open_model(cfg, path):
         if key in cfg.explicit and cfg[key] != value:
             raise DeployError(f"--{key} {cfg[key]} contradicts {path}, which has {key} {value}; drop --{key}")
         cfg[key] = value
+    if runner.record is None:
+        warn_unrecorded(cfg, path)
     return runner
+
+
+def warn_unrecorded(cfg, path):
+    """One warning line naming what is guessed for an exported file without a record: its graph fixes only the
+    input size and class count, so the model name and preprocessing the user did not set are defaults."""
+    guessed = [key for key in ("model",) + PREPROCESS_KEYS if key != "image_size" and key not in cfg.explicit]
+    if guessed:
+        log.warning("warning: %s has no model record (%s is missing): input size %d and %d classes are read from "
+                    "the file, but %s are defaults, not necessarily the model's; pass the training values as flags",
+                    path, sidecar_path(path), cfg.image_size, cfg.num_classes,
+                    ", ".join(f"{key} {cfg[key]}" for key in guessed))
