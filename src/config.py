@@ -2,11 +2,15 @@
 
 The YAML has shared top-level keys and one section per entry point (``train:``, ``eval:``, ``export:``,
 ``infer:``). An entry point sees the shared keys overlaid with its own section, so ``--batch_size`` means the
-training batch in ``train.py`` and the exported batch in ``export.py``. Types come from the defaults; an unknown
-key or a wrongly typed value is a :class:`ConfigError` naming the key and the closest valid ones.
+training batch in ``train.py`` and the exported batch in ``export.py``. Several ``--config`` files layer in order
+(later files override earlier ones), then ``--key value`` overrides them all. Types come from the defaults; an
+unknown key (also one under another entry point's section that this entry point does not know) or a wrongly typed
+value is a :class:`ConfigError` naming the key and the closest valid ones. Floats may be written as ``1e-5``
+(YAML 1.1 would read that as a string).
 """
 import difflib
 import os
+import re
 import sys
 
 import yaml
@@ -15,6 +19,18 @@ from .errors import ROOT, ConfigError, ProjectError
 
 DEFAULT_CONFIG = os.path.join(ROOT, "default_config.yaml")
 SECTIONS = ("train", "eval", "export", "infer")
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e-5`` / ``3E+2`` (no dot, which YAML 1.1 requires) as floats."""
+
+
+EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789."))
+
+
+def _load(text):
+    return yaml.load(text, Loader=_Loader)
 
 
 class Config(dict):
@@ -40,7 +56,7 @@ def _read_yaml(path):
         raise ConfigError(f"config file not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            data = _load(f) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):
@@ -64,6 +80,21 @@ def _recipe_keys(data, section, defaults_data):
     return {k: v for k, v in flat.items() if k != "config" and (k in own or k not in elsewhere)}
 
 
+def _check_sections(data, defaults_data, path):
+    """Every key under an entry point's section must be one of that entry point's keys (else it would be dropped
+    silently by the entry points that skip the section and ignored by the one that reads it)."""
+    for section in SECTIONS:
+        keys = data.get(section) or {}
+        if not isinstance(keys, dict):
+            raise ConfigError(f"{path}: '{section}:' must be a mapping of keys to values")
+        valid = _flatten(defaults_data, section)
+        for key in keys:
+            if key not in valid:
+                owners = [s for s in SECTIONS if key in (defaults_data.get(s) or {})]
+                where = f"it belongs under '{owners[0]}:'" if owners else str(_unknown(key, list(valid)))
+                raise ConfigError(f"{path}: '{key}' under '{section}:' is not a key of {section}.py ({where})")
+
+
 def _help_text(path):
     """``key: default  # comment`` lines of the YAML, for ``--help``."""
     with open(path, encoding="utf-8") as f:
@@ -79,7 +110,7 @@ def _unknown(key, valid):
 def _coerce(key, raw, default):
     """Parse a command-line string to the type of ``default``."""
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = _load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
     if default is None or value is None:
@@ -99,7 +130,7 @@ def _coerce(key, raw, default):
         if isinstance(value, list):
             return value
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):  # a, b,c or one item: a list
-            return [yaml.safe_load(item.strip()) for item in str(raw).split(",")]
+            return [_load(item.strip()) for item in str(raw).split(",")]
     else:
         return value
     raise ConfigError(f"--{key} expects {type(default).__name__} (default {default!r}), got {raw!r}")
@@ -133,7 +164,7 @@ def load_config(section, argv=None, defaults_path=DEFAULT_CONFIG):
     defaults_data = _read_yaml(defaults_path)
     defaults = _flatten(defaults_data, section)
     cfg = Config(defaults)
-    overrides, recipe = [], None
+    overrides, recipes = [], []
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -150,17 +181,20 @@ def load_config(section, argv=None, defaults_path=DEFAULT_CONFIG):
             else:
                 raise ConfigError(f"--{key} needs a value")
         if key == "config":
-            recipe = value
+            recipes.append(value)
         else:
             overrides.append((key, value))
         i += 1
     explicit = set()
-    if recipe:
-        recipe_cfg = _recipe_keys(_read_yaml(recipe), section, defaults_data)
+    for recipe in recipes:
+        data = _read_yaml(recipe)
+        _check_sections(data, defaults_data, recipe)
+        recipe_cfg = _recipe_keys(data, section, defaults_data)
         _check_types(recipe_cfg, defaults, recipe)
         cfg.update(recipe_cfg)
         explicit.update(recipe_cfg)
-        cfg["config"] = recipe
+    if recipes:
+        cfg["config"] = ", ".join(recipes)
     for key, value in overrides:
         if key not in defaults:
             raise _unknown(key, list(defaults))

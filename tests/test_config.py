@@ -111,3 +111,36 @@ def test_explicit_keys_are_those_set_by_a_recipe_or_the_command_line(tmp_path):
     recipe.write_text("model: repghostnet_100\neval:\n  batch_size: 8\n")
     cfg = load_config("eval", ["--config", str(recipe), "--image_size", "64"])
     assert cfg.explicit == {"model", "batch_size", "image_size"}
+
+
+def test_several_config_files_layer_in_order_then_the_command_line(tmp_path):
+    override = tmp_path / "override.yaml"
+    override.write_text("num_classes: 4\ntrain:\n  epochs: 2\n  lr: 0.05\n")
+    cfg = load_config("train", ["--config", "configs/quickstart.yaml", "--config", str(override), "--lr", "0.01"])
+    assert (cfg.model, cfg.image_size, cfg.batch_size) == ("ghostnet_050", 32, 64)  # from the recipe
+    assert (cfg.num_classes, cfg.epochs, cfg.lr) == (4, 2, 0.01)  # the later file, then the command line
+    assert cfg.config == f"configs/quickstart.yaml, {override}"
+
+
+def test_floats_in_exponent_notation_are_floats(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  weight_decay: 1e-5\n  min_lr: 2E-6\n")
+    cfg = load_config("train", ["--config", str(recipe), "--lr", "1e-3", "--warmup_lr", "-1e+1"])
+    assert (cfg.weight_decay, cfg.min_lr, cfg.lr, cfg.warmup_lr) == (1e-5, 2e-6, 1e-3, -10.0)
+    assert load_config("export", ["--verify_tolerance", "1e-4"]).verify_tolerance == 1e-4
+    assert load_config("train", ["--model", "1e5"]).model == "1e5"  # a string key keeps what was written
+
+
+@pytest.mark.parametrize("text,message", [
+    ("export:\n  lr: 0.1\n", "'lr' under 'export:' is not a key of export.py (it belongs under 'train:')"),
+    ("eval:\n  ema: true\n", "'ema' under 'eval:' is not a key of eval.py (it belongs under 'train:')"),
+    ("infer:\n  topk: 3\n", "'topk' under 'infer:' is not a key of infer.py (unknown config key 'topk'; did you mean "
+                            "--top_k?)"),
+])
+def test_a_key_under_the_wrong_section_is_an_error_in_every_entry_point(tmp_path, text, message):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(text)
+    for section in ("train", "eval", "export", "infer"):
+        with pytest.raises(ConfigError) as info:
+            load_config(section, ["--config", str(recipe)])
+        assert str(info.value) == f"{recipe}: {message}"
