@@ -16,7 +16,7 @@ import pytest
 from fixtures.make_torch_fixtures import reference_arrays
 from helpers import images, randomize_state
 from src.convert import ConversionError, convert_checkpoint, load_torch_file, main, select_state_dict
-from src.convert.torch_reader import Opaque, TorchReadError
+from src.convert.torch_reader import LEGACY_MAGIC, LEGACY_PROTOCOL, Opaque, TorchReadError
 from src.models import create_model, load_checkpoint_strict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -108,7 +108,7 @@ def test_legacy_reader_never_executes_pickled_code(tmp_path, position):
     result = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "convert_pytorch_weights.py"), str(src),
                              "--model", "ghostnet_050", "--out", str(tmp_path / "m.ckpt")],
                             capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 1 and result.stderr.startswith("error: ") and not marker.exists()
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and not marker.exists()
     assert not (tmp_path / "m.ckpt").exists()
 
 
@@ -223,7 +223,7 @@ def test_cli_reports_unused_keys(torch_style_file, tmp_path, capsys):
 
 def test_cli_refuses_shape_mismatch_with_table_and_leaves_no_file(torch_style_file, tmp_path, capsys):
     out = tmp_path / "g.ckpt"
-    assert main([torch_style_file, "--model", "ghostnet_100", "--out", str(out)]) == 1
+    assert main([torch_style_file, "--model", "ghostnet_100", "--out", str(out)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("error: checkpoint does not fit ghostnet_100:") and "shape mismatches" in err[0]
     assert err[1].split() == ["parameter", "checkpoint", "model"]
@@ -241,7 +241,7 @@ def test_cli_bad_input_one_line_error_no_output(tmp_path, capsys, argv, message)
     src = tmp_path / "garbage.pth"
     src.write_bytes(b"\x80\x02not a checkpoint at all")
     out = tmp_path / "out.ckpt"
-    assert main([str(src), *argv, "--out", str(out)]) == 1
+    assert main([str(src), *argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
     assert files_in(tmp_path) == ["garbage.pth"]
@@ -255,13 +255,14 @@ def test_missing_safetensors_package_is_a_clear_error(torch_style_file, tmp_path
 
 
 def test_script_entry_point_exit_code(tmp_path):
-    """The thin script itself: a missing source is one stderr line, exit 1, no output."""
+    """The thin script itself: a missing source is one stderr line, exit 2 (bad input, as every entry point), no
+    output."""
     out = tmp_path / "o.ckpt"
     proc = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "convert_pytorch_weights.py"),
                            str(tmp_path / "missing.pth"), "--model", "ghostnet_050", "--out", str(out)],
                           capture_output=True, text=True, timeout=120, check=False)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert proc.returncode == 1 and errors == [f"error: no such file: {tmp_path / 'missing.pth'}"]
+    assert proc.returncode == 2 and errors == [f"error: no such file: {tmp_path / 'missing.pth'}"]
     assert not out.exists()
 
 
@@ -365,3 +366,60 @@ def test_pth_reader_matches_torch_load(timm_env, tmp_path):
     for key, value in state.items():
         np.testing.assert_array_equal(ours[key], value.numpy(), err_msg=key)
 
+
+
+# ---------------------------------------------------------------- the record, and which errors become one line
+
+def test_converted_checkpoint_carries_a_record_and_imagenet_names_only_for_imagenet(tmp_path):
+    """A 1000-class source (the published ImageNet-1k weights) carries the ImageNet names infer.py prints; a
+    10-class one carries none (indices, not guessed names)."""
+    from safetensors.numpy import save_file
+
+    from src.models import read_checkpoint
+
+    for classes in (1000, 10):
+        net = create_model("ghostnet_050", num_classes=classes)
+        src = str(tmp_path / f"g{classes}.safetensors")
+        save_file(dict(torch_style_state(net)), src)
+        convert_checkpoint(src, "ghostnet_050", str(tmp_path / f"g{classes}.ckpt"))
+        _, record = read_checkpoint(str(tmp_path / f"g{classes}.ckpt"))
+        assert (record["model"], record["form"], record["num_classes"]) == ("ghostnet_050", "train", classes)
+        names = record["class_names"]
+        assert (names[0], names[243], len(names)) == ("tench, Tinca tinca", "bull mastiff", 1000) if classes == 1000 \
+            else names is None
+
+
+def test_a_bug_inside_the_reader_keeps_its_traceback(tmp_path, monkeypatch):
+    """Only malformed files become TorchReadError: an exception of our own code is not an 'unreadable file'."""
+    def broken(path):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("src.convert.torch_reader._load_legacy", broken)
+    (tmp_path / "x.pth").write_bytes(b"\x80\x02K\x01.")
+    with pytest.raises(KeyError, match="a bug"):
+        load_torch_file(str(tmp_path / "x.pth"))
+
+
+def test_cli_turns_only_project_errors_into_one_line(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr("src.convert.cli.convert_checkpoint", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main([str(tmp_path / "x.pth"), "--model", "ghostnet_050", "--out", str(tmp_path / "o.ckpt")])
+
+
+REBUILD = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(X\x01\x00\x00\x00a"
+
+
+@pytest.mark.parametrize("pickled, message", [
+    (REBUILD + b"K\x00K\x01\x85K\x01\x85tR.", "bad tensor record: offset 0, size (1,), stride (1,)"),
+    (REBUILD + b"tR.", "malformed pickle data (TypeError: _rebuild_tensor_v2() missing 3 required"),
+])
+def test_malformed_pickles_are_unreadable_files(tmp_path, pickled, message):
+    """A legacy file whose object pickle calls the tensor rebuild with a wrong record: a one-line file error."""
+    path = tmp_path / "bad.pth"
+    path.write_bytes(b"".join(pickle.dumps(v, protocol=2) for v in (LEGACY_MAGIC, LEGACY_PROTOCOL, {})) + pickled)
+    with pytest.raises(TorchReadError) as info:
+        load_torch_file(str(path))
+    assert str(info.value).startswith(f"{path}: {message}")

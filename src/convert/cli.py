@@ -2,6 +2,7 @@
 import argparse
 import sys
 
+from src.errors import ProjectError
 from src.models import list_models
 
 from .converter import convert_checkpoint
@@ -28,18 +29,19 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the conversion; returns the process exit code (0 ok, 1 conversion error)."""
+    """Run the conversion; returns the process exit code (0 ok, 2 bad input as every entry point; other
+    exceptions are bugs and keep their traceback)."""
     args = build_parser().parse_args(argv)
     if not args.out.endswith(".ckpt"):
         print(f"error: --out must end with .ckpt, got {args.out}", file=sys.stderr)
-        return 1
+        return 2
     try:
         report = convert_checkpoint(args.src, args.model, args.out, deploy=args.deploy, key=args.key)
-    except (ValueError, OSError) as exc:  # ConversionError, unknown model name, I/O
+    except ProjectError as exc:  # ConversionError, TorchReadError, unknown model name, unwritable output
         print(f"error: {exc}", file=sys.stderr)
         if getattr(exc, "details", ""):
             print(exc.details, file=sys.stderr)
-        return 1
+        return 2
     source = f" (from '{report.source_key}')" if report.source_key else ""
     form = " deploy form" if report.deploy else ""
     print(f"wrote {report.out}: {report.model}{form}, {report.num_params} tensors, {report.num_classes} classes"

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 import mindspore as ms
 import numpy as np
 
+from src.config import load_config
+from src.deploy.labels import IMAGENET_NAMES, read_labels
 from src.models import create_model, model_family, reparameterize_params, write_checkpoint
+from src.record import make_record
 
 from .mapping import (ConversionError, clean_state_dict, is_deploy_form, is_zoo_state, map_to_model, select_state_dict,
                       zoo_to_project_names)
@@ -32,17 +35,20 @@ def load_source(path, key=None):
     """Read ``path`` into a flat ``{name: float32 array}`` dict with our naming; returns ``(params, key, dropped)``."""
     if not os.path.isfile(path):
         raise ConversionError(f"no such file: {path}")
+    if not os.access(path, os.R_OK):
+        raise ConversionError(f"cannot read {path}: permission denied")
     if path.endswith(".ckpt"):
         obj = load_mindspore_ckpt(path)
     elif path.endswith(".safetensors"):
         try:
+            from safetensors import SafetensorError
             from safetensors.numpy import load_file
         except ImportError as exc:
             raise ConversionError("reading .safetensors needs the 'safetensors' package (pip install safetensors)"
                                   ) from exc
         try:
             obj = load_file(path)
-        except Exception as exc:  # the library raises its own SafetensorError and assorted others
+        except SafetensorError as exc:
             raise ConversionError(f"{path}: unreadable safetensors file ({exc})") from exc
     else:
         try:
@@ -86,12 +92,23 @@ def _block_paths(shapes):
     return paths
 
 
+def conversion_record(model, num_classes, deploy):
+    """The model record of a converted checkpoint: model, class count, form and the default (ImageNet)
+    preprocessing; a 1000-class source is a published ImageNet-1k checkpoint, so it carries the ImageNet names
+    (other class counts carry none: pass ``--labels_file`` to ``infer.py``)."""
+    cfg = load_config("eval", [])
+    cfg.model, cfg.num_classes = model, num_classes
+    names = read_labels(IMAGENET_NAMES) if num_classes == 1000 else None
+    return make_record(cfg, "deploy" if deploy else "train", names)
+
+
 def convert_checkpoint(src, model, out, deploy=False, key=None):
     """Convert the PyTorch checkpoint ``src`` for registered ``model`` into the MindSpore checkpoint ``out``.
 
     The class count and input channels are taken from the checkpoint. A re-parameterized RepGhost source gives a
     deploy-form checkpoint (load it with ``create_model(model, deploy=True)``); ``deploy=True`` also fuses a
-    train-form RepGhost source. Raises :class:`ConversionError`; ``out`` is only written on success.
+    train-form RepGhost source. ``out`` carries a model record (:func:`conversion_record`). Raises
+    :class:`ConversionError`; ``out`` is only written on success.
     """
     family = model_family(model)
     if deploy and family != "repghostnet":
@@ -111,6 +128,7 @@ def convert_checkpoint(src, model, out, deploy=False, key=None):
     if deploy and not src_deploy:
         fused = {k: v.asnumpy() for k, v in reparameterize_params(mapped).items()}
         mapped, _ = map_to_model(fused, _target_shapes(model, **{**kwargs, "deploy": True}), model)
-    write_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in mapped.items()], out)
+    record = conversion_record(model, kwargs["num_classes"], deploy or src_deploy)
+    write_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in mapped.items()], out, record)
     return ConversionReport(model=model, out=out, num_classes=kwargs["num_classes"], deploy=deploy or src_deploy,
                             source_key=used_key, num_params=len(mapped), unused=unused, dropped=dropped)

@@ -16,6 +16,7 @@ the torch storage types resolve to real objects (our own NumPy-backed stand-ins)
 dict being converted is reported as an error by the caller.
 """
 import collections
+import inspect
 import io
 import pickle
 import struct
@@ -95,7 +96,9 @@ class LazyTensor:
     """A tensor recorded by ``_rebuild_tensor_v2``; :meth:`materialize` turns it into an ndarray."""
 
     def __init__(self, storage, offset, size, stride):
-        self.storage, self.offset, self.size, self.stride = storage, int(offset), tuple(size), tuple(stride)
+        if not (isinstance(storage, Storage) and _ints(offset) and _ints(*size) and _ints(*stride)):
+            raise TorchReadError(f"bad tensor record: offset {offset!r}, size {size!r}, stride {stride!r}")
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
 
     def materialize(self):
         """Copy out the strided view. Bounds are checked first: ``as_strided`` itself would read past the buffer."""
@@ -112,6 +115,11 @@ class LazyTensor:
         if self.storage.storage_type.name == "BFloat16Storage":
             out = (out.astype(np.uint32) << 16).view(np.float32)
         return out
+
+
+def _ints(*values):
+    """True when every value is a plain integer (a pickle can hold anything where a tensor record has ints)."""
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
@@ -154,7 +162,22 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise TorchReadError("the file holds a pickled nn.Module; save and convert its state_dict() instead")
         if kind != "storage" or len(pid) < 2 or not isinstance(pid[1], StorageType) or self.load_storage is None:
             raise TorchReadError(f"unsupported persistent id {kind!r} (only tensor storages can be read)")
+        try:
+            inspect.signature(self.load_storage).bind(*pid[1:])
+        except TypeError:
+            raise TorchReadError(f"storage record with {len(pid) - 1} fields does not fit this format") from None
         return self.load_storage(*pid[1:])
+
+    def load(self):
+        """The next object of the stream; malformed pickle data (which makes the allow-listed stand-ins raise
+        anything) is a :class:`TorchReadError`. Only here: the file drives the calls while it is unpickled."""
+        try:
+            return super().load()
+        except TorchReadError:
+            raise
+        except (pickle.UnpicklingError, EOFError, TypeError, ValueError, KeyError, IndexError,
+                AttributeError) as exc:
+            raise TorchReadError(f"malformed pickle data ({type(exc).__name__}: {exc})") from exc
 
 
 def _materialize(obj):
@@ -204,7 +227,7 @@ def _load_legacy(path):
     with open(path, "rb") as f:
         try:
             magic = RestrictedUnpickler(f, None).load()
-        except Exception as exc:  # anything unparsable (of any exception type) is simply not a torch file
+        except TorchReadError as exc:  # the first pickle does not even parse: not a torch file
             raise TorchReadError(f"{path}: not a torch.save file") from exc
         if magic != LEGACY_MAGIC:
             raise TorchReadError(f"{path}: not a torch.save file (bad magic number)")
@@ -225,7 +248,7 @@ def _load_legacy(path):
 
         result = RestrictedUnpickler(f, load_storage).load()
         keys = RestrictedUnpickler(f, None).load()
-        if not isinstance(keys, list):
+        if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys):
             raise TorchReadError(f"{path}: bad storage key list")
         for key in keys:
             if key not in roots:
@@ -251,9 +274,10 @@ def load_torch_file(path):
     """
     try:
         obj = _load_zip(path) if zipfile.is_zipfile(path) else _load_legacy(path)
-    except TorchReadError:
-        raise
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError, KeyError,
-            IndexError, AttributeError, struct.error) as exc:
-        raise TorchReadError(f"{path}: unreadable torch file ({type(exc).__name__}: {exc})") from exc
+    except TorchReadError as exc:
+        if str(exc).startswith(path):
+            raise
+        raise TorchReadError(f"{path}: {exc}") from exc
+    except zipfile.BadZipFile as exc:  # a cut or damaged archive
+        raise TorchReadError(f"{path}: unreadable torch file (damaged zip archive: {exc})") from exc
     return _materialize(obj)

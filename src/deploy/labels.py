@@ -1,4 +1,8 @@
-"""Class names for printed predictions: a ``--labels_file``, the ImageNet-1k or Oxford-IIIT Pets names, or none."""
+"""Class names for printed predictions: a ``--labels_file`` or the names the model's record carries, else none.
+
+Names are never guessed from the class count (a user's own 37-class model is not Oxford-IIIT Pets): a model
+trained here carries its dataset's names, and a converted ImageNet-1k checkpoint carries the bundled ImageNet names.
+"""
 import os
 
 from src.errors import ROOT
@@ -6,17 +10,6 @@ from src.errors import ROOT
 from . import DeployError
 
 IMAGENET_NAMES = os.path.join(ROOT, "assets", "imagenet", "class_names.txt")
-
-# Oxford-IIIT Pets CLASS_ID 1..37 order of annotations/list.txt (capitalised names are cats).
-PETS_BREEDS = [
-    "Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "Bengal", "Birman",
-    "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau", "english_cocker_spaniel", "english_setter",
-    "german_shorthaired", "great_pyrenees", "havanese", "japanese_chin", "keeshond", "leonberger", "Maine_Coon",
-    "miniature_pinscher", "newfoundland", "Persian", "pomeranian", "pug", "Ragdoll", "Russian_Blue",
-    "saint_bernard", "samoyed", "scottish_terrier", "shiba_inu", "Siamese", "Sphynx", "staffordshire_bull_terrier",
-    "wheaten_terrier", "yorkshire_terrier",
-]
-
 
 def read_labels(path):
     """One class name per non-empty line."""
@@ -27,8 +20,8 @@ def read_labels(path):
 
 
 def class_names(labels_file, num_classes, carried=None):
-    """Names for ``num_classes`` outputs: ``labels_file``, else the names the model file carries (``carried``),
-    else ImageNet-1k for 1000 and Pets for 37; otherwise None (indices are printed)."""
+    """Names for ``num_classes`` outputs: ``labels_file``, else the names the model file carries (``carried``);
+    otherwise None (indices are printed)."""
     if labels_file:
         names = read_labels(labels_file)
         if len(names) != num_classes:
@@ -36,8 +29,4 @@ def class_names(labels_file, num_classes, carried=None):
         return names
     if carried and len(carried) == num_classes:
         return list(carried)
-    if num_classes == len(PETS_BREEDS):  # the project's only 37-class dataset
-        return PETS_BREEDS
-    if num_classes == 1000:
-        return read_labels(IMAGENET_NAMES)
     return None
