@@ -2,6 +2,7 @@
 gets its size and classes from the graph and a warning for what is guessed (in-process, tiny graphs)."""
 import logging
 
+import cv2
 import mindspore as ms
 import numpy as np
 import onnx
@@ -11,6 +12,7 @@ from onnx import TensorProto, helper
 
 from src.config import Config, load_config
 from src.deploy import DeployError
+from src.deploy.infer import infer_main
 from src.deploy.runtimes import open_model
 from src.record import make_record, write_sidecar
 
@@ -93,3 +95,18 @@ def test_a_recorded_file_gives_no_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="ghostnet.deploy"):
         open_model(cfg, path)
     assert not caplog.records and (cfg.model, cfg.crop_pct, cfg.std) == ("ghostnet_050", 1.0, [0.25] * 3)
+
+
+@pytest.mark.parametrize("k", ["0", "-2"])
+def test_top_k_below_one_is_refused(models, k):
+    with pytest.raises(DeployError, match=f"^--top_k must be >= 1 \\(how many classes to print per image\\), got {k}$"):
+        infer_main(infer_cfg(models["onnx"], "--top_k", k, "--input", "unused.jpg"))
+
+
+def test_top_k_above_the_class_count_prints_every_class_with_a_note(models, tmp_path, capsys):
+    image = str(tmp_path / "x.png")
+    cv2.imwrite(image, np.full((40, 40, 3), 128, np.uint8))
+    assert infer_main(infer_cfg(models["onnx"], "--top_k", "12", "--input", image)) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "note: --top_k 12 is more than the model's 10 classes: printing all of them" in out
+    assert out[-11] == image and len([line for line in out[-10:] if ". class " in line]) == 10

@@ -95,6 +95,8 @@ def infer_main(cfg):
     """Entry point of ``infer.py``."""
     if not cfg.model_file:
         raise DeployError("--model_file is required: a .ckpt, .mindir, .onnx or .ms file")
+    if cfg.top_k < 1:
+        raise DeployError(f"--top_k must be >= 1 (how many classes to print per image), got {cfg.top_k}")
     paths = list_images(cfg.input)
     if os.path.splitext(cfg.model_file)[1].lower() in (".ckpt", ".mindir"):
         from src.runtime import init_context
@@ -107,6 +109,8 @@ def infer_main(cfg):
     names = class_names(cfg.labels_file, probs.shape[1], record.get("class_names"))
     if names is None:
         print(f"note: printing class indices ({probs.shape[1]} classes; pass --labels_file with one name per line)")
+    if cfg.top_k > probs.shape[1]:
+        print(f"note: --top_k {cfg.top_k} is more than the model's {probs.shape[1]} classes: printing all of them")
     for path, row in zip(paths, probs):
         print("\n".join(format_predictions(path, row, cfg.top_k, names)))
     return 0
