@@ -41,3 +41,10 @@ entry_args() {
   [[ -z "$DATA" ]] || ARGS+=(--data_path "$DATA")
   [[ -z "$CKPT" ]] || ARGS+=(--ckpt_file "$CKPT")
 }
+
+# failure_code LOG_DIR: the exit code of a failed multi-process run whose logs are under LOG_DIR: 2 (bad input, as
+# every entry point) when a worker stopped on the project's one-line "error: ..." and none crashed with a
+# traceback; 1 otherwise (a bug or a crash).
+failure_code() {
+  if grep -rqs "^error: " "$1" && ! grep -rqs "^Traceback" "$1"; then echo 2; else echo 1; fi
+}

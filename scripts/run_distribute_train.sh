@@ -11,7 +11,8 @@ usage: bash scripts/run_distribute_train.sh [--device_target Ascend|GPU|CPU] [--
   Default launcher: msrun (CPU/GPU/Ascend). --rank_table FILE (Ascend): one process per device with
   RANK_TABLE_FILE, RANK_SIZE, DEVICE_ID, RANK_ID exported (HCCL). --launcher mpirun (GPU, needs Open MPI).
   Logs: RUN_DIR/logs/worker_<rank>.log; checkpoints and metrics (rank 0): RUN_DIR.
-  Exits non-zero, with the failing worker's last log lines, if any worker fails.
+  Exits non-zero, with the failing worker's last log lines, if any worker fails: 2 when a worker refused bad
+  input (its one-line error:), 1 when one crashed.
 USAGE
 }
 
@@ -85,6 +86,6 @@ else
     FAILED=1; echo "launcher exit ${STATUS[0]} (log $RUN_DIR/logs/msrun.log)"
   fi
 fi
-[[ $FAILED == 0 ]] || { echo "distributed training FAILED" >&2; exit 1; }
+[[ $FAILED == 0 ]] || { echo "distributed training FAILED" >&2; exit "$(failure_code "$RUN_DIR/logs")"; }
 echo "distributed training finished: $RUN_DIR"
 { grep -h "done\(: best\|;\)" "$RUN_DIR/train.log" 2>/dev/null || true; } | tail -n 1 | sed 's/^[0-9:]* /result: /' 
