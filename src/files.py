@@ -6,10 +6,14 @@ one-line :class:`OutputError` naming the target.
 """
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 
 from .errors import OutputError
+
+# the private temporary directory of atomic_path: mkdtemp(prefix=".<name>.", suffix=".tmp") adds 8 characters
+TEMP_DIR = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 @contextlib.contextmanager
@@ -32,6 +36,16 @@ def atomic_path(path):
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def remove_stale_temps(folder):
+    """Delete the temporary directories :func:`atomic_path` left in ``folder`` when a process was killed while
+    writing (nothing else is touched); returns their names."""
+    stale = sorted(e.name for e in os.scandir(folder)
+                   if e.is_dir(follow_symlinks=False) and TEMP_DIR.fullmatch(e.name))
+    for name in stale:
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    return stale
 
 
 @contextlib.contextmanager

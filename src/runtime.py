@@ -30,10 +30,25 @@ def cpu_defaults(threads=0):
         _threads_set.append(int(threads) or available_cores())
 
 
+def device_available(target):
+    """Whether this MindSpore build (and machine) can run on ``target`` (CPU, GPU or Ascend)."""
+    return getattr(ms.device_context, target.lower()).is_available()
+
+
+def check_device(target):
+    """A device the installed MindSpore cannot use is a one-line error naming one it can use (the first of
+    :data:`DEVICES` it has; probing stops there, as probing Ascend logs a missing-library line)."""
+    if target not in DEVICES:
+        raise ConfigError(f"device_target must be one of {', '.join(DEVICES)}, got '{target}'")
+    if not device_available(target):
+        usable = next((d for d in DEVICES if d != target and device_available(d)), "CPU")
+        raise ConfigError(f"device_target {target} is not available in this MindSpore {ms.__version__} build "
+                          f"(it runs on {usable}); pass --device_target {usable}")
+
+
 def init_context(cfg):
     """Select device and execution mode from ``cfg``, apply the CPU defaults and seed every random source."""
-    if cfg.device_target not in DEVICES:
-        raise ConfigError(f"device_target must be one of {', '.join(DEVICES)}, got '{cfg.device_target}'")
+    check_device(cfg.device_target)
     mode = str(cfg.mode).upper()
     if mode not in MODES:
         raise ConfigError(f"mode must be GRAPH or PYNATIVE, got '{cfg.mode}'")

@@ -15,9 +15,9 @@ from src.models import create_model
 from src.record import CKPT_KEY
 from src.train.trainer import train
 
-# augmentation and dropout off, so an interrupted + resumed run must equal an uninterrupted one
+# random augmentation off and the recipes' dropout on: an interrupted + resumed run must equal an uninterrupted one
 EXACT = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--batch_size", "16", "--random_crop", "false",
-         "--hflip", "0", "--color_jitter", "0", "--dropout", "0.0", "--ema", "true", "--ema_decay", "0.9",
+         "--hflip", "0", "--color_jitter", "0", "--dropout", "0.1", "--ema", "true", "--ema_decay", "0.9",
          "--lr", "0.05", "--warmup_lr", "0.01", "--log_interval", "1", "--num_workers", "1"]
 
 
@@ -81,7 +81,8 @@ def test_overfitting_one_fixed_batch_lowers_the_loss(tmp_path):
     tiny = make_imagenet_subset(str(tmp_path), classes=4, n_train=4, n_val=1)
     out = tmp_path / "overfit"
     ok(run_entry("train.py", *EXACT, "--data_path", tiny, "--epochs", 10, "--output_dir", out, "--mode", "PYNATIVE",
-                 "--ema", "false", "--eval_interval", 0, "--lr", 0.05, "--warmup_epochs", 0, "--label_smoothing", 0))
+                 "--ema", "false", "--eval_interval", 0, "--lr", 0.05, "--warmup_epochs", 0, "--label_smoothing", 0,
+                 "--dropout", 0))
     losses = [r["train_loss"] for r in read_metrics(out)]
     assert len(losses) == 10 and losses[-1] < 0.5 * losses[0], losses
 
@@ -132,6 +133,8 @@ def test_eval_of_checkpoint_matches_the_training_log(data, full_run, tmp_path):
     (["--deploy"], "training uses the train form"),
     (["--amp_level", "O4"], "--amp_level must be O0, O1, O2 or O3"),
     (["--device_target", "TPU"], "device_target must be one of CPU, GPU, Ascend"),
+    (["--device_target", "GPU"], "device_target GPU is not available in this MindSpore 2.10.0 build (it runs on "
+                                 "CPU); pass --device_target CPU"),
     (["--model", "ghostnetv2_100"], "image_size must be >= 64 for ghostnetv2_100, got 32"),
     (["--data_sink", "true"], "--data_sink needs Ascend or GPU"),
     (["--loss_scale_type", "auto"], "--loss_scale_type must be dynamic or static"),
@@ -231,6 +234,17 @@ def test_skipped_files_are_named_in_train_log(data, tmp_path):
     assert "skipped train/bag/cut.png: its data ends early (truncated file)" in log
     assert "skipped train/coat/notes.jpg: not a decodable image" in log
     assert "skipped 2 of 66 image files" in log
+
+
+def test_resuming_a_finished_run_is_refused_before_anything_is_written(data, full_run, capsys):
+    before = {f: os.path.getmtime(full_run / f) for f in os.listdir(full_run)}
+    argv = [*EXACT, "--data_path", data, "--epochs", "3", "--output_dir", str(full_run), "--resume",
+            str(full_run / "last_state.ckpt")]
+    assert run_cli(train, "train", argv) == 2
+    assert capsys.readouterr().err == (f"error: --resume {full_run / 'last_state.ckpt'} already finished 3 epochs "
+                                       "(--epochs 3); raise --epochs to train further, or start a new run in a "
+                                       "fresh --output_dir\n")
+    assert {f: os.path.getmtime(full_run / f) for f in os.listdir(full_run)} == before
 
 
 def test_resume_from_a_model_checkpoint_is_refused(data, full_run, tmp_path):

@@ -2,12 +2,16 @@
 import mindspore as ms
 import numpy as np
 import pytest
-from mindspore import nn
+from mindspore import nn, ops
 
 from helpers import images
 from src.models import create_model
 from src.train.schedule import warmup_cosine_lr
-from src.train.step import EMA, TrainStep, loss_scale_sense, param_groups
+from src.config import load_config
+from src.errors import ConfigError
+from src.train.dropout import StepDropout, use_step_dropout
+from src.train.step import EMA, LossSum, TrainStep, epoch_loss, loss_scale_sense, make_optimizer, param_groups
+from src.train.trainer import check_train_config
 
 
 def test_schedule_warms_up_linearly_then_follows_a_cosine():
@@ -75,3 +79,77 @@ def test_an_overflowing_step_is_skipped_and_counted(kind):
     assert float(step.scale_sense.asnumpy()) == (2.0 ** 19 if kind == "dynamic" else 2.0 ** 20)
     step(ms.Tensor(np.random.default_rng(0).normal(size=(8, 3, 2, 2)).astype(np.float32)), y)
     assert int(opt.global_step.asnumpy()) == 1 and int(step.overflows.asnumpy()) == 1
+
+
+class Head(nn.Cell):
+    """A model head with a dropout layer, as the networks hold theirs (an attribute)."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.dropout = nn.Dropout(p=p)
+
+    def construct(self, x):
+        return self.dropout(x)
+
+
+def test_dropout_masks_are_a_function_of_the_step_so_a_resumed_run_repeats_them():
+    x = ms.Tensor(np.ones((64, 160), np.float32))
+    holder = Head(0.1)
+    clock = ms.Parameter(ms.Tensor([7], ms.int32), name="global_step", requires_grad=False)
+    use_step_dropout(holder, seed=0)(clock)
+    holder.set_train(True)
+    first, again = holder(x).asnumpy(), holder(x).asnumpy()
+    assert isinstance(holder.dropout, StepDropout) and (first == again).all()  # what a resumed run at step 7 drops
+    assert set(np.unique(first)) == {0.0, np.float32(1 / 0.9)}  # inverted dropout keeps the expected value
+    assert 0.08 < (first == 0).mean() < 0.12  # rate 0.1 (10240 elements)
+    clock.set_data(ms.Tensor([8], ms.int32))
+    assert 0.15 < ((holder(x).asnumpy() == 0) != (first == 0)).mean() < 0.21  # an independent mask at step 8
+    holder.set_train(False)
+    assert (holder(x).asnumpy() == 1).all()
+
+
+def test_every_dropout_of_a_model_is_replaced_and_checkpoints_keep_their_names():
+    net = create_model("ghostnet_050", num_classes=10, dropout=0.2)
+    names = [p.name for p in net.get_parameters()]
+    use_step_dropout(net, seed=0)
+    assert isinstance(net.dropout, StepDropout) and net.dropout.p == pytest.approx(0.2)
+    assert not [c for _, c in net.cells_and_names() if isinstance(c, nn.Dropout)]
+    assert [p.name for p in net.get_parameters()] == names  # the step counter is the optimizer's
+
+
+@pytest.mark.parametrize("name,kind", [("momentum", nn.Momentum), ("sgd", nn.SGD), ("adamw", nn.AdamWeightDecay)])
+def test_the_optimizer_key_chooses_the_optimizer_with_weight_decay_groups(name, kind):
+    net = create_model("ghostnet_050", num_classes=10)
+    cfg = load_config("train", ["--optimizer", name, "--weight_decay", "1e-5"])
+    optimizer = make_optimizer(cfg, net, np.full(4, 0.1, np.float32))
+    assert type(optimizer) is kind
+    decays = {p.name: d for p, d in zip(optimizer.parameters, optimizer.group_weight_decay)}
+    assert decays["conv_stem.weight"] == pytest.approx(1e-5) and decays["bn1.gamma"] == decays["bn1.beta"] == 0.0
+
+
+def test_an_unknown_optimizer_is_refused():
+    cfg = load_config("train", ["--optimizer", "lamb", "--data_path", "x"])
+    with pytest.raises(ConfigError, match="^--optimizer must be one of momentum, sgd, adamw, got lamb$"):
+        check_train_config(cfg)
+
+
+class Losses(nn.Cell):
+    """Stands in for the training step: returns the given losses one per call."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = ms.Tensor(np.array(values, np.float32))
+        self.i = ms.Parameter(ms.Tensor(0, ms.int32), name="i", requires_grad=False)
+
+    def construct(self, x):
+        loss = self.values[self.i]
+        return ops.depend(loss, ops.assign_add(self.i, ms.Tensor(1, ms.int32)))
+
+
+def test_the_epoch_loss_is_the_mean_of_every_step_also_when_the_device_runs_several_per_call():
+    steps = LossSum(Losses([1.0, 2.0, 3.0, 6.0]))
+    outputs = [steps(ms.Tensor(0.0)) for _ in range(4)]
+    last_per_call = [outputs[1][0].asnumpy(), outputs[3][0].asnumpy()]  # a sink of 2 steps per call sees these
+    assert float(outputs[-1][1].asnumpy()) == 12.0
+    assert epoch_loss(last_per_call, steps=4, total=outputs[-1][1].asnumpy()) == 3.0  # not (2 + 6) / 2
+    assert epoch_loss([1.0, 2.0, 3.0, 6.0], steps=4) == 3.0  # host mode: one loss per step

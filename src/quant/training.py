@@ -50,7 +50,8 @@ def check_qat_config(cfg):
 
 def prepare_qat(net, cfg, train_ds, log):
     """The QAT network of float ``net``: ``--pretrained`` loaded, quantized, calibrated on ``train_ds`` (skipped
-    when ``train_ds`` is None, i.e. on resume, or when the pretrained checkpoint is already QAT)."""
+    when ``train_ds`` is None, i.e. on resume, or when the pretrained checkpoint is already QAT). A new QAT run
+    without ``--pretrained`` is allowed (smoke tests) but logs a warning: it quantizes a random network."""
     from ..train.checkpoint import load_for_finetune
 
     params, record = read_checkpoint(cfg.pretrained) if cfg.pretrained else ({}, None)
@@ -65,6 +66,9 @@ def prepare_qat(net, cfg, train_ds, log):
         load_for_finetune(net, cfg.pretrained, log, cfg.model)
         log.info("QAT: continuing from the quantization-aware checkpoint %s", cfg.pretrained)
     elif train_ds is not None:
+        if not params:
+            log.warning("QAT without --pretrained: quantizing a randomly initialised %s (QAT fine-tunes a trained "
+                        "network; pass --pretrained CKPT)", cfg.model)
         batches = (images for images, _ in train_ds.create_tuple_iterator(num_epochs=1))
         count = calibrate(net, islice(batches, cfg.qat_calib_batches), cfg.quant_calib_method)
         log.info("QAT: %s; activation ranges calibrated on %d training batches", scheme.describe(), count)

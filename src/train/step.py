@@ -1,5 +1,6 @@
 """The compiled training step: loss, gradients, loss scaling with overflow skip, clipping, optimizer, EMA."""
 import mindspore as ms
+import numpy as np
 from mindspore import nn, ops
 
 
@@ -89,6 +90,40 @@ def loss_scale_sense(amp_level, kind, value):
     if kind == "dynamic":
         return nn.DynamicLossScaleUpdateCell(loss_scale_value=value, scale_factor=2, scale_window=1000)
     return ms.Tensor(value, ms.float32)
+
+
+OPTIMIZERS = ("momentum", "sgd", "adamw")
+
+
+def make_optimizer(cfg, net, rates):
+    """The ``cfg.optimizer`` over :func:`param_groups` with the per-step learning rates ``rates``: ``momentum``
+    (``nn.Momentum``), ``sgd`` (``nn.SGD`` with ``cfg.momentum``) or ``adamw`` (``nn.AdamWeightDecay``)."""
+    groups, lr = param_groups(net, cfg.weight_decay), ms.Tensor(rates)
+    if cfg.optimizer == "momentum":
+        return nn.Momentum(groups, learning_rate=lr, momentum=cfg.momentum, use_nesterov=cfg.nesterov)
+    if cfg.optimizer == "sgd":
+        return nn.SGD(groups, learning_rate=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    return nn.AdamWeightDecay(groups, learning_rate=lr)
+
+
+class LossSum(nn.Cell):
+    """``step`` that also adds its loss to ``total`` on the device and returns ``(loss, total)``: in data-sink
+    mode one call runs many steps and hands back only the last loss, so the epoch mean needs the sum."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+        self.total = ms.Parameter(ms.Tensor(0.0, ms.float32), name="loss_sum", requires_grad=False)
+
+    def construct(self, *inputs):
+        loss = self.step(*inputs)
+        return loss, ops.assign_add(self.total, ops.cast(loss, ms.float32))
+
+
+def epoch_loss(losses, steps, total=None):
+    """Mean training loss of an epoch of ``steps`` steps: ``total / steps`` when the device summed every step's
+    loss (:class:`LossSum`), else the mean of ``losses`` (one value per step)."""
+    return float(total) / steps if total is not None else float(np.mean(losses))
 
 
 def param_groups(net, weight_decay):

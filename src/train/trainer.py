@@ -20,16 +20,17 @@ from mindspore import nn
 from ..config import save_config
 from ..data import create_dataset
 from ..errors import ConfigError, DataError, OutputError, ProjectError
-from ..files import atomic_write, ensure_dir
+from ..files import atomic_write, ensure_dir, remove_stale_temps
 from ..models import check_input_size, create_model, read_checkpoint, write_checkpoint
 from ..quant import training as qat
 from ..record import make_record
 from ..runtime import init_context
 from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate
 from .distributed import init_distributed
+from .dropout import use_step_dropout
 from .metrics import MetricsLog, evaluate, plot_curves
 from .schedule import warmup_cosine_lr
-from .step import EMA, TrainStep, loss_scale_sense, param_groups
+from .step import EMA, OPTIMIZERS, LossSum, TrainStep, epoch_loss, loss_scale_sense, make_optimizer
 
 INTERRUPTED = 3  # exit code of a run stopped by ``stop_after_steps``
 RUN_FILES = ("last_state.ckpt", "metrics.jsonl", "best.ckpt")  # an output directory holding one of these is used
@@ -37,6 +38,10 @@ RUN_FILES = ("last_state.ckpt", "metrics.jsonl", "best.ckpt")  # an output direc
 
 class DivergedError(ProjectError, RuntimeError):
     """The loss or the weights became non-finite (usually a learning rate too high for the batch)."""
+
+
+class Interrupted(Exception):
+    """``stop_after_steps`` was reached: the run ends here with exit code :data:`INTERRUPTED`."""
 
 
 class RunLog:
@@ -86,6 +91,7 @@ class Data:
     val: object
     class_names: list
     steps: int
+    name: str
 
 
 @dataclass
@@ -107,6 +113,8 @@ def check_train_config(cfg):
         raise ConfigError(f"--lr must be > 0, got {cfg.lr}")
     if cfg.amp_level not in ("O0", "O1", "O2", "O3"):
         raise ConfigError(f"--amp_level must be O0, O1, O2 or O3, got {cfg.amp_level}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer}")
     if cfg.loss_scale_type not in ("dynamic", "static"):
         raise ConfigError(f"--loss_scale_type must be dynamic or static, got {cfg.loss_scale_type}")
     qat.check_qat_config(cfg)
@@ -133,6 +141,23 @@ def check_output_dir(cfg, resuming):
                           f"{os.path.join(out, 'last_state.ckpt')} or choose a fresh --output_dir")
 
 
+def check_resume_epochs(path, start_epoch, epochs):
+    """A training state that already holds every epoch has nothing left to resume."""
+    if start_epoch >= epochs:
+        raise ConfigError(f"--resume {path} already finished {start_epoch} epochs (--epochs {epochs}); raise "
+                          "--epochs to train further, or start a new run in a fresh --output_dir")
+
+
+def rank_data_path(data_path, rank):
+    """``data_path`` with ``{rank}`` filled in: per-rank local copies of the data, e.g. /local/ssd{rank}/imagenet."""
+    return data_path.format(rank=rank) if "{rank}" in data_path else data_path
+
+
+def describe_dataset(dataset, path):
+    """What the training set is, for the log: its layout and where it lives (not the loader's format key)."""
+    return f"Oxford-IIIT Pets at {path}" if dataset == "pets" else f"class folders at {path}"
+
+
 def read_resume_state(path):
     """``(params, epoch, best_top1)`` of a training-state checkpoint written by :func:`save_epoch`."""
     params, _ = read_checkpoint(path)
@@ -146,10 +171,11 @@ def read_resume_state(path):
 def build_data(cfg, rank, world, start_epoch):
     """Training set (this rank's shard, shuffled per epoch), validation set (rank 0), class names, steps."""
     shards = {"num_shards": world, "shard_id": rank} if world > 1 else {}
+    path = rank_data_path(cfg.data_path, rank)
     common = {"image_size": cfg.image_size, "num_workers": cfg.num_workers, "crop_pct": cfg.crop_pct,
               "interpolation": cfg.interpolation, "mean": cfg.mean, "std": cfg.std, "cache_dir": cfg.cache_dir}
     train_ds, class_names = create_dataset(
-        cfg.dataset, cfg.data_path, "train", batch_size=cfg.batch_size, training=True, shuffle=cfg.shuffle,
+        cfg.dataset, path, "train", batch_size=cfg.batch_size, training=True, shuffle=cfg.shuffle,
         seed=cfg.seed, start_epoch=start_epoch, random_crop=cfg.random_crop, hflip=cfg.hflip,
         color_jitter=cfg.color_jitter, auto_augment=cfg.auto_augment, re_prob=cfg.re_prob, drop_remainder=True,
         max_steps=cfg.max_steps_per_epoch or None, **shards, **common)
@@ -161,9 +187,9 @@ def build_data(cfg, rank, world, start_epoch):
         raise ConfigError(f"the training set gives no full batch of {cfg.batch_size}; lower --batch_size")
     val_ds = None
     if cfg.eval_interval and rank == 0:  # rank 0 validates on the whole set; the others go on training
-        val_ds, _ = create_dataset(cfg.dataset, cfg.data_path, "val", batch_size=cfg.batch_size, training=False,
+        val_ds, _ = create_dataset(cfg.dataset, path, "val", batch_size=cfg.batch_size, training=False,
                                    drop_remainder=False, **common)
-    return Data(train_ds, val_ds, class_names, steps)
+    return Data(train_ds, val_ds, class_names, steps, describe_dataset(cfg.dataset, path))
 
 
 def build_model(cfg, data, world, log, resume_params):
@@ -177,13 +203,14 @@ def build_model(cfg, data, world, log, resume_params):
         load_for_finetune(net, cfg.pretrained, log, cfg.model)
     if cfg.freeze_bn:
         freeze_batchnorm(net)
+    attach_dropout_clock = use_step_dropout(net, cfg.seed)
     if cfg.amp_level != "O0":
         net = ms.amp.auto_mixed_precision(net, cfg.amp_level)
     scale = world if cfg.scale_lr else 1
     rates = warmup_cosine_lr(cfg.lr * scale, cfg.min_lr, cfg.warmup_lr * scale, cfg.warmup_epochs, cfg.epochs,
                              data.steps)
-    optimizer = nn.Momentum(param_groups(net, cfg.weight_decay), learning_rate=ms.Tensor(rates),
-                            momentum=cfg.momentum, use_nesterov=cfg.nesterov)
+    optimizer = make_optimizer(cfg, net, rates)
+    attach_dropout_clock(optimizer.global_step)
     ema = EMA(net.get_parameters(), cfg.ema_decay) if cfg.ema else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     step = TrainStep(nn.WithLossCell(net, loss_fn), optimizer,
@@ -204,6 +231,7 @@ def open_outputs(cfg, rank, run_log, class_names, start_epoch):
     """Create the output directory, start the log file, write config.yaml and class_names.txt (rank 0) and
     return the metrics log, cut back to ``start_epoch`` so a resumed run never repeats an epoch."""
     ensure_dir(cfg.output_dir)
+    remove_stale_temps(cfg.output_dir)
     run_log.open_file(cfg.output_dir)
     metrics = MetricsLog(os.path.join(cfg.output_dir, "metrics.jsonl"))
     if rank == 0:
@@ -219,12 +247,11 @@ def train(cfg):
     check_train_config(cfg)
     init_context(cfg)
     rank, world = init_distributed(cfg)
-    if "{rank}" in cfg.data_path:  # per-rank local copies of the data, e.g. /local/ssd{rank}/imagenet
-        cfg.data_path = cfg.data_path.format(rank=rank)
     run_log = RunLog(rank)
     try:
         check_output_dir(cfg, bool(cfg.resume))
         resume_params, start_epoch, best = read_resume_state(cfg.resume) if cfg.resume else (None, 0, 0.0)
+        check_resume_epochs(cfg.resume, start_epoch, cfg.epochs)
         data = build_data(cfg, rank, world, start_epoch)
         model = build_model(cfg, data, world, run_log.log, resume_params)
         metrics = open_outputs(cfg, rank, run_log, data.class_names, start_epoch)
@@ -234,7 +261,7 @@ def train(cfg):
                      int(model.optimizer.global_step.asnumpy()),
                      model.rates[min(start_epoch * data.steps, len(model.rates) - 1)], best)
         log.info("training %s on %s: %d classes, %d steps/epoch x %d epochs, batch %d x %d device(s)", cfg.model,
-                 cfg.dataset, cfg.num_classes, data.steps, cfg.epochs, cfg.batch_size, world)
+                 data.name, cfg.num_classes, data.steps, cfg.epochs, cfg.batch_size, world)
         best = run_epochs(cfg, rank, world, data, model, metrics, log, start_epoch, best)
         log.info("rank %d trainable-parameter digest %s", rank, parameter_digest(model.net))
         if rank == 0:
@@ -242,22 +269,30 @@ def train(cfg):
             log.info("done%s; outputs in %s", f": best val top-1 {best:.4f}" if data.val is not None else "",
                      cfg.output_dir)
         return 0
+    except Interrupted:
+        return INTERRUPTED
     finally:
         run_log.close()
 
 
 def step_stream(cfg, data, model, epochs):
-    """Per epoch, a generator of ``(steps done in the epoch, last loss Tensor)``.
+    """Per epoch, a generator of ``(steps done in the epoch, last loss Tensor, epoch loss sum Tensor or None)``.
 
     Host mode runs one step per batch of a single dataset iterator built once for the run. Sink mode (Ascend/GPU)
-    runs ``gcd(steps, log_interval)`` steps per call on the device. Neither reads a value back to the host.
+    runs ``gcd(steps, log_interval)`` steps per call on the device, which also sums every step's loss
+    (:class:`LossSum`, reset per epoch). Neither reads a value back to the host.
     """
     if cfg.data_sink:
         size = math.gcd(data.steps, cfg.log_interval)
-        sink = ms.data_sink(model.step, data.train, sink_size=size)
-        return lambda: (((k + 1) * size, sink()) for k in range(data.steps // size))
+        summed = LossSum(model.step)
+        sink = ms.data_sink(summed, data.train, sink_size=size)
+
+        def epoch():
+            summed.total.set_data(ms.Tensor(0.0, ms.float32))
+            return (((k + 1) * size, *sink()) for k in range(data.steps // size))
+        return epoch
     iterator = data.train.create_tuple_iterator(num_epochs=epochs)
-    return lambda: ((i + 1, model.step(images, labels)) for i, (images, labels) in enumerate(iterator))
+    return lambda: ((i + 1, model.step(images, labels), None) for i, (images, labels) in enumerate(iterator))
 
 
 def run_epochs(cfg, rank, world, data, model, metrics, log, start_epoch, best):
@@ -283,8 +318,8 @@ def run_epochs(cfg, rank, world, data, model, metrics, log, start_epoch, best):
 def train_one_epoch(cfg, world, data, model, stream, epoch, log):
     """Run one epoch of the step stream; loss values reach the host only at log intervals and at the end."""
     start = tick = time.time()
-    losses, last_logged, global_step = [], 0, epoch * data.steps
-    for done, loss in stream:
+    losses, total, last_logged, global_step = [], None, 0, epoch * data.steps
+    for done, loss, total in stream:
         losses.append(loss)
         global_step = epoch * data.steps + done
         if done - last_logged >= cfg.log_interval or done == data.steps:
@@ -294,14 +329,14 @@ def train_one_epoch(cfg, world, data, model, stream, epoch, log):
                      data.steps, float(loss.asnumpy()), model.rates[global_step - 1], ips, overflow_note(model.step))
         if cfg.stop_after_steps and global_step >= cfg.stop_after_steps:
             log.info("stopping after %d steps (stop_after_steps): simulated interruption", global_step)
-            logging.shutdown()
-            os._exit(INTERRUPTED)
+            raise Interrupted
     values = np.array([float(loss.asnumpy()) for loss in losses])
+    mean = epoch_loss(values, data.steps, None if total is None else total.asnumpy())
     bad = [p.name for p in model.net.trainable_params() if not np.isfinite(p.asnumpy()).all()]
-    if not len(values) or not np.isfinite(values).all() or bad:
+    if not len(values) or not np.isfinite(values).all() or not np.isfinite(mean) or bad:
         raise DivergedError(f"training diverged in epoch {epoch + 1} (loss {values[-1] if len(values) else None}, "
                             f"non-finite weights: {', '.join(bad[:3]) or 'none'}); lower --lr")
-    return {"epoch": epoch + 1, "train_loss": float(values.mean()), "lr": float(model.rates[global_step - 1]),
+    return {"epoch": epoch + 1, "train_loss": mean, "lr": float(model.rates[global_step - 1]),
             "epoch_time": time.time() - start, "overflow_steps": int(model.step.overflows.asnumpy())}
 
 
