@@ -11,10 +11,12 @@ import os
 
 import numpy as np
 
+from src.extras import require
 from src.files import atomic_path, ensure_dir
 from src.record import CKPT_KEY, make_record, sidecar_path, write_sidecar
 
 from . import DeployError, lite, onnx_graph
+from .onnx_graph import onnx
 from .runtimes import build_cell, onnxruntime_available, open_runner
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air", "MINDIR_LITE": ".ms"}
@@ -42,6 +44,9 @@ def check_request(cfg):
         raise DeployError(f"batch_size must be >= 1, got {cfg.batch_size}")
     if fmt == "MINDIR_LITE" and lite.converter_cli() is None:
         lite.require_side_env()
+        require("onnx", "MINDIR_LITE export (converted from ONNX)")
+    if fmt == "ONNX":
+        require("onnx", "ONNX export")
     from src.quant.export import check_quant_args
 
     check_quant_args(cfg)
@@ -85,7 +90,6 @@ def write_onnx(net, path, x, dynamic, record=None, optimize=True):
     then the graph passes of :mod:`src.deploy.onnx_graph` (unless ``optimize`` is false) and the model record in
     the file's metadata."""
     import mindspore as ms
-    import onnx
 
     axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
     ms.onnx.export(net, ms.Tensor(x), file_name=path, input_names=["input"], output_names=["logits"],

@@ -19,8 +19,13 @@ onnxruntime folds BatchNormalization itself at session creation but leaves the r
 (onnx, onnxruntime) pads channels, hence these few hand-written passes on plain ``onnx`` protos and NumPy.
 """
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
+
+from src.extras import optional_module
+
+FEATURE = "writing ONNX files"
+onnx = optional_module("onnx", FEATURE)
+helper = optional_module("onnx.helper", FEATURE)
+numpy_helper = optional_module("onnx.numpy_helper", FEATURE)
 
 UNARY = {"Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "LeakyRelu", "Identity",
          "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool"}

@@ -13,10 +13,10 @@ are depthwise convs with weights 1/k² (Lite's int8 average pooling misses the o
 import dataclasses
 
 import numpy as np
-import onnx
 from mindspore import Tensor
 
 from src.deploy import lite
+from src.deploy.onnx_graph import onnx
 
 from .fold import QuantConv, QuantDense
 from .onnx_qdq import build_model

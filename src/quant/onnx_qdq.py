@@ -16,8 +16,8 @@ QAT cells (:mod:`.qat`), with the quantization parameters the cells use. The gra
 """
 import mindspore as ms
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+
+from src.deploy.onnx_graph import helper, numpy_helper, onnx
 
 from ..models.layers import GlobalAvgPool
 from .fake_quant import ACT_QMIN, INT32_BOUND, W_QMAX, GateQuant
@@ -71,8 +71,8 @@ class Graph:
         """The checked ``ModelProto`` of these nodes: float input ``input`` and float output ``output`` (dims
         may be names or None)."""
         graph = helper.make_graph(
-            self.nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
-            [helper.make_tensor_value_info(output, TensorProto.FLOAT, output_shape)], self.initializers)
+            self.nodes, name, [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, input_shape)],
+            [helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, output_shape)], self.initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="ghostnet-quant")
         model.ir_version = IR_VERSION
         onnx.checker.check_model(model)
