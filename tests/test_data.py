@@ -196,6 +196,30 @@ def test_hidden_folders_are_not_classes_and_empty_classes_are_refused(quickstart
         create_dataset("imagenet", str(root), "train", image_size=32, batch_size=1)
 
 
+def test_a_class_with_validation_images_but_no_training_folder_is_refused(imagenet_tree, tmp_path):
+    root = tmp_path / "tree"
+    shutil.copytree(imagenet_tree, root)
+    shutil.copytree(root / "val" / "bag", root / "val" / "dress")
+    with pytest.raises(DataError) as info:
+        create_dataset("imagenet", str(root), "train", image_size=32, batch_size=1)
+    assert str(info.value) == (f"class 'dress' has a folder in {root}/val but none in {root}/train; add "
+                               f"{root}/train/dress with its training images or remove the validation folder")
+    (_, names), _ = created("imagenet", str(root), "val", image_size=32, batch_size=1)
+    assert names == ["bag", "coat", "dress", "sneaker"]  # evaluating such a set is fine
+
+
+def test_image_symlinks_in_a_loop_are_skipped_like_unreadable_files(imagenet_tree, tmp_path):
+    root = tmp_path / "tree"
+    shutil.copytree(imagenet_tree, root, symlinks=True)
+    os.symlink("b.png", root / "train" / "coat" / "a.png")
+    os.symlink("a.png", root / "train" / "coat" / "b.png")
+    (ds, names), warned = created("imagenet", str(root), "train", image_size=32, batch_size=1, training=False)
+    assert any(os.path.join("train", "coat", "a.png") + ": unreadable (Too many levels of symbolic links)" in w
+               for w in warned)
+    assert warned[-1].endswith("skipped 4 of 23 image files that are missing or do not decode completely")
+    assert len(collect(ds)[1]) == 19
+
+
 @pytest.mark.parametrize("rows,message", [
     ({"trainval.txt": ["Abyssinian_1 1", "Abyssinian_2 2"], "test.txt": ["Abyssinian_3 1"]},
      "breed 'Abyssinian' has CLASS_IDs [1, 2]"),
@@ -364,6 +388,7 @@ def test_ranks_check_only_their_own_shard_and_share_the_cache(pets_tree, tmp_pat
 @pytest.mark.parametrize("args, kwargs, text", [
     (("coco", "{imagenet}", "train"), {}, "unknown dataset 'coco'"),
     (("imagenet", "{imagenet}/nope", "train"), {}, "data_path"),
+    (("imagenet", "{imagenet}/train/bag/notes.txt", "train"), {}, "train/bag/notes.txt' is a file, not a folder"),
     (("imagenet", "{imagenet}", "test"), {}, "unknown split 'test'"),
     (("imagenet", "{pets}", "train"), {}, "split directory"),
     (("imagenet", "{empty}", "train"), {}, "holds no images"),

@@ -148,8 +148,9 @@ class DecodeCheck:
         for path in paths:
             try:
                 st = os.stat(path)
-            except OSError:
-                result[path] = (BAD, "missing")
+            except OSError as exc:  # gone, or unreadable (a symlink loop): skipped either way
+                result[path] = (BAD, "missing" if isinstance(exc, FileNotFoundError)
+                                else f"unreadable ({exc.strerror or exc})")
                 continue
             rel = path[len(self.prefix):] if path.startswith(self.prefix) else os.path.relpath(path, self.root)
             entry = self.entries.get(rel)

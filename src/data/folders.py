@@ -3,7 +3,9 @@
 MindSpore's ``ImageFolderDataset`` cannot skip undecodable files and knows no Pets annotation lists, so the lists
 are built here and fed to a ``GeneratorDataset`` (see ``pipeline.py``). Anything that would silently shift or mix
 labels is refused: hidden folders (``.ipynb_checkpoints``) and files are ignored, an empty class folder is an error,
-and so are Pets lists that give one breed two ids or put the same image in both splits.
+and so are a class that has validation images but no training folder, and Pets lists that give one breed two ids
+or put the same image in both splits. Unreadable image entries (a symlink loop, a dangling link) are listed like
+any file; the decodability check skips them with a warning.
 """
 import os
 
@@ -28,6 +30,8 @@ def is_image_file(name):
 
 
 def _require_dir(path, what, hint):
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise DataError(f"{what} '{path}' is a file, not a folder; {hint}")
     if not os.path.isdir(path):
         raise DataError(f"{what} '{path}' not found; {hint}")
 
@@ -37,12 +41,31 @@ def _class_dirs(split_dir):
     return [e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith(".")]
 
 
+def _is_image_entry(entry):
+    """An image file name that is not a folder; an entry whose type cannot be read (a symlink loop) counts, so the
+    decodability check reports it like any other unreadable file."""
+    try:
+        return is_image_file(entry.name) and not entry.is_dir()
+    except OSError:
+        return is_image_file(entry.name)
+
+
 def _check_not_empty(split_dir, name):
     with os.scandir(os.path.join(split_dir, name)) as entries:
-        if not any(e.is_file() and is_image_file(e.name) for e in entries):
+        if not any(_is_image_entry(e) for e in entries):
             raise DataError(f"class folder '{os.path.join(split_dir, name)}' holds no images "
                             f"({', '.join(IMG_EXTENSIONS)}); remove it or add its images (an empty class would "
                             "still take a label id)")
+
+
+def _check_trained(root, class_names):
+    """Every class (a folder in train/ or val/) needs training images: one only in val/ would be a label the
+    network never sees trained."""
+    for name in class_names:
+        if not os.path.isdir(os.path.join(root, "train", name)):
+            raise DataError(f"class '{name}' has a folder in {os.path.join(root, 'val')} but none in "
+                            f"{os.path.join(root, 'train')}; add {os.path.join(root, 'train', name)} with its "
+                            "training images or remove the validation folder")
 
 
 def imagenet_samples(root, split):
@@ -60,6 +83,8 @@ def imagenet_samples(root, split):
                 _check_not_empty(s_dir, name)
                 names.add(name)
     class_names = sorted(names)
+    if split == "train":
+        _check_trained(root, class_names)
     samples = []
     for label, name in enumerate(class_names):
         class_dir = os.path.join(split_dir, name)
