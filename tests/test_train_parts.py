@@ -1,4 +1,7 @@
-"""Training building blocks: LR schedule, EMA, weight-decay groups, training-step behaviour."""
+"""Training building blocks: LR schedule, EMA, weight-decay groups, training-step behaviour, dropout, optimizers,
+epoch loss, QAT set-up."""
+import logging
+
 import mindspore as ms
 import numpy as np
 import pytest
@@ -8,6 +11,7 @@ from helpers import images
 from src.models import create_model
 from src.train.schedule import warmup_cosine_lr
 from src.config import load_config
+from src.quant.training import prepare_qat
 from src.errors import ConfigError
 from src.train.dropout import StepDropout, use_step_dropout
 from src.train.step import EMA, LossSum, TrainStep, epoch_loss, loss_scale_sense, make_optimizer, param_groups
@@ -153,3 +157,20 @@ def test_the_epoch_loss_is_the_mean_of_every_step_also_when_the_device_runs_seve
     assert float(outputs[-1][1].asnumpy()) == 12.0
     assert epoch_loss(last_per_call, steps=4, total=outputs[-1][1].asnumpy()) == 3.0  # not (2 + 6) / 2
     assert epoch_loss([1.0, 2.0, 3.0, 6.0], steps=4) == 3.0  # host mode: one loss per step
+
+
+class OneBatch:
+    """A training set of one batch of two 32 px images (what QAT calibration reads)."""
+
+    def create_tuple_iterator(self, num_epochs):
+        return iter([(images(2, 32), ms.Tensor(np.zeros(2, np.int32)))])
+
+
+def test_qat_without_pretrained_warns_that_it_quantizes_a_random_network(caplog):
+    cfg = load_config("train", ["--config", "configs/quickstart_qat.yaml", "--qat_calib_batches", "1"])
+    assert not cfg.pretrained
+    with caplog.at_level(logging.WARNING, logger="ghostnet"):
+        prepare_qat(create_model("ghostnet_050", num_classes=10), cfg, OneBatch(), logging.getLogger("ghostnet"))
+    assert [r.message for r in caplog.records if r.levelno == logging.WARNING] == [
+        "QAT without --pretrained: quantizing a randomly initialised ghostnet_050 (QAT fine-tunes a trained network; "
+        "pass --pretrained CKPT)"]

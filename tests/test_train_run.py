@@ -50,15 +50,6 @@ def test_stale_temporaries_of_the_atomic_writer_are_removed_at_start(stopped):
     assert STALE not in left and ".keep.tmp" in left  # only the writer's own pattern
 
 
-def test_qat_without_pretrained_warns_that_it_quantizes_a_random_network(stopped, tmp_path):
-    argv = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--batch_size", "8", "--epochs", "1",
-            "--data_path", str(stopped["data"]), "--output_dir", str(tmp_path / "qat"), "--mode", "PYNATIVE",
-            "--num_workers", "1", "--qat", "true", "--qat_calib_batches", "1", "--stop_after_steps", "1"]
-    assert run_cli(train, "train", argv) == INTERRUPTED
-    log = (tmp_path / "qat" / "train.log").read_text()
-    assert "QAT without --pretrained: quantizing a randomly initialised ghostnet_050" in log
-
-
 @pytest.fixture(autouse=True, scope="module")
 def pynative_after():
     yield
