@@ -228,13 +228,14 @@ def build_model(cfg, data, world, log, resume_params):
 
 
 def open_outputs(cfg, rank, run_log, class_names, start_epoch):
-    """Create the output directory, start the log file, write config.yaml and class_names.txt (rank 0) and
-    return the metrics log, cut back to ``start_epoch`` so a resumed run never repeats an epoch."""
+    """Create the output directory, start the log file; on rank 0 remove temporaries a killed save left, write
+    config.yaml and class_names.txt; return the metrics log, cut back to ``start_epoch`` so a resumed run never
+    repeats an epoch."""
     ensure_dir(cfg.output_dir)
-    remove_stale_temps(cfg.output_dir)
     run_log.open_file(cfg.output_dir)
     metrics = MetricsLog(os.path.join(cfg.output_dir, "metrics.jsonl"))
-    if rank == 0:
+    if rank == 0:  # the only writer of atomic files here: another rank could delete its live temporaries
+        remove_stale_temps(cfg.output_dir)
         save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"), "train")
         with atomic_write(os.path.join(cfg.output_dir, "class_names.txt"), "w") as f:
             f.write("\n".join(class_names) + "\n")
