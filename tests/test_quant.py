@@ -61,17 +61,17 @@ def test_fake_quant_gives_exactly_the_uint8_grid_values():
     np.testing.assert_array_equal(out, steps * s)
 
 
-def test_weights_are_symmetric_int8_per_output_channel():
+def test_weights_are_symmetric_7_bit_int8_per_output_channel():
     w = np.zeros((3, 2, 1, 1), np.float32)
-    w[0, :, 0, 0] = [0.5, -0.25]
-    w[1, :, 0, 0] = [-2.0, 1.0]
+    w[0, :, 0, 0] = [63 / 64, -31.5 / 64]  # scales 1/64 and 1/32 are exact, so the .5 ties are real
+    w[1, :, 0, 0] = [-126 / 64, 63 / 64]
     w[2, :, 0, 0] = [0.0, 0.0]
     values, scale = (t.asnumpy() for t in quantize_weight(Tensor(w), per_channel=True))
-    np.testing.assert_allclose(scale[:2], [0.5 / 127, 2.0 / 127], rtol=1e-6)
-    np.testing.assert_array_equal(values[:, :, 0, 0], [[127, -64], [-127, 64], [0, 0]])  # -63.5, 63.5: to even
+    np.testing.assert_array_equal(scale[:2], [1 / 64, 1 / 32])  # max |w| / 63: [-63, 63], no int16 saturation
+    np.testing.assert_array_equal(values[:, :, 0, 0], [[63, -32], [-63, 32], [0, 0]])  # -31.5, 31.5: to even
     values, scale = (t.asnumpy() for t in quantize_weight(Tensor(w), per_channel=False))
-    assert scale.shape == () and float(scale) == pytest.approx(2.0 / 127)
-    np.testing.assert_array_equal(values[:, :, 0, 0], [[32, -16], [-127, 64], [0, 0]])
+    assert scale.shape == () and float(scale) == 1 / 32
+    np.testing.assert_array_equal(values[:, :, 0, 0], [[32, -16], [-63, 32], [0, 0]])  # 31.5 -> 32, -15.75
 
 
 def test_straight_through_gradient_is_one_inside_the_range_and_zero_outside():
