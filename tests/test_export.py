@@ -1,13 +1,23 @@
 """export.py: MINDIR / ONNX / MindSpore Lite round-trips match the Cell; bad requests fail cleanly."""
 import os
 import re
+import shutil
 
 import mindspore as ms
 import numpy as np
 import pytest
 
 from deploy_helpers import NUM_CLASSES, SIZE, SMALL, checkpoint, exported, lite_side_env, reference_cell, run
+from src import extras
+from src.config import load_config
+from src.data import ensure_quickstart
+from src.deploy import lite
+from src.deploy.export import check_request
 from src.deploy.runtimes import MindirRunner, OnnxRunner, onnxruntime_available
+from src.models import create_model
+from src.quant import QuantError
+from src.quant.calibrate import calibration_images
+from src.quant.export import is_quantized_export
 from src.record import read_sidecar
 
 
@@ -106,3 +116,44 @@ def test_failed_verification_leaves_no_file(base, tmp_path):
     assert proc.returncode != 0
     assert "verify_tolerance" in proc.stderr.strip().splitlines()[-1]
     assert no_output_left(tmp_path, "m")
+
+
+# ---- checks made before any work -----------------------------------------------------------------------------
+
+def export_cfg(*args):
+    return load_config("export", ["--config", "configs/quickstart.yaml", "--num_classes", "4", *map(str, args)])
+
+
+@pytest.mark.parametrize("fmt", ["ONNX", "MINDIR_LITE"])
+def test_a_format_whose_optional_package_is_missing_names_the_package(monkeypatch, fmt):
+    monkeypatch.setattr(extras, "available", lambda name: name != "onnx")
+    monkeypatch.setattr(lite, "require_side_env", lambda: None)
+    with pytest.raises(extras.MissingPackage, match=r"needs the optional package onnx: pip install 'onnx>=1\.15'"):
+        check_request(export_cfg("--file_format", fmt))
+    assert check_request(export_cfg("--file_format", "MINDIR")) == "MINDIR"  # MINDIR needs requirements.txt only
+
+
+def test_int8_options_for_a_float_export_are_refused_not_ignored(tmp_path):
+    net = create_model("ghostnet_050", num_classes=4)
+    cfg = export_cfg("--calib_data", tmp_path, "--file_format", "ONNX")
+    with pytest.raises(QuantError, match="--calib_data only serve int8 exports.*add --quant ptq"):
+        is_quantized_export(cfg, net, "ONNX")
+    assert is_quantized_export(export_cfg("--calib_data", tmp_path, "--quant", "ptq"), net, "ONNX")
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1])
+def test_quant_min_agreement_outside_0_1_is_refused_before_any_work(value):
+    with pytest.raises(QuantError, match=r"--quant_min_agreement is a fraction .* in \[0, 1\]"):
+        check_request(export_cfg("--quant_min_agreement", value))
+
+
+def test_calibration_skips_images_that_do_not_decode_and_names_them(tmp_path, capsys):
+    source = ensure_quickstart(str(tmp_path / "qs"))
+    folder = tmp_path / "calib"
+    shutil.copytree(os.path.join(source, "val", "bag"), folder)
+    (folder / "a_cut.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    count = len(os.listdir(folder))
+    images = calibration_images(str(folder), count, export_cfg())
+    assert images.shape == (count - 1, 3, 32, 32)
+    warning = capsys.readouterr().out
+    assert "skipped 1 image file(s)" in warning and "a_cut.png" in warning

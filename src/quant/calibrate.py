@@ -9,7 +9,10 @@ import os
 import mindspore as ms
 import numpy as np
 
+from ..data.decode import read_image
 from ..data.folders import IMG_EXTENSIONS, is_image_file
+from ..data.transforms import eval_preprocess
+from ..errors import DataError
 from . import QuantError
 from .qat import quantize_network, quantizers
 
@@ -68,16 +71,25 @@ def list_images(folder):
 
 def calibration_images(folder, count, cfg, seed=0):
     """``count`` images drawn at random (seeded, so every class of an ImageNet-layout tree is represented) from
-    ``folder``, preprocessed as for evaluation: float32 (N, 3, image_size, image_size)."""
-    from src.data.decode import read_image
-    from src.data.transforms import eval_preprocess
-
+    ``folder``, preprocessed as for evaluation: float32 (N, 3, image_size, image_size). Files that do not decode
+    are skipped with a warning naming them, as the datasets skip them, and the next draws take their place."""
     if count < 1:
         raise QuantError(f"calib_samples must be >= 1, got {count}")
     paths = list_images(folder)
-    chosen = sorted(np.random.default_rng(seed).permutation(len(paths))[:count])
-    return np.stack([eval_preprocess(read_image(paths[i]), cfg.image_size, cfg.crop_pct, cfg.mean, cfg.std,
-                                     cfg.interpolation) for i in chosen])
+    decoded, skipped = {}, []
+    for i in np.random.default_rng(seed).permutation(len(paths)):
+        if len(decoded) == count:
+            break
+        try:
+            decoded[i] = read_image(paths[i])
+        except DataError as exc:
+            skipped.append(str(exc))
+    if skipped:
+        print(f"warning: skipped {len(skipped)} image file(s) of {folder} that do not decode: {'; '.join(skipped)}")
+    if not decoded:
+        raise QuantError(f"none of the {len(paths)} image files under {folder} decodes")
+    return np.stack([eval_preprocess(decoded[i], cfg.image_size, cfg.crop_pct, cfg.mean, cfg.std, cfg.interpolation)
+                     for i in sorted(decoded)])
 
 
 def batched(images, batch_size):

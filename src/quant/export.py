@@ -16,11 +16,13 @@ import os
 
 import numpy as np
 
+from src.extras import require
 from src.files import atomic_path
 from src.record import CKPT_KEY, make_record, write_sidecar
 
 from . import QuantError
 from .calibrate import batched, calibration_images, eager_batches, post_training_quantize
+from .onnx_qdq import build_model, onnx
 from .qat import QuantScheme, is_qat_network, scheme_of_network
 
 QUANT_MODES = ("none", "ptq")
@@ -40,6 +42,9 @@ def check_quant_args(cfg):
             raise QuantError(f"--{folder_key} {folder} is not a directory of images")
         if count < 1:
             raise QuantError(f"--{count_key} must be >= 1, got {count}")
+    if not 0.0 <= cfg.quant_min_agreement <= 1.0:
+        raise QuantError(f"--quant_min_agreement is a fraction of the verification images in [0, 1], got "
+                         f"{cfg.quant_min_agreement}")
 
 
 def is_quantized_export(cfg, net, fmt):
@@ -52,6 +57,12 @@ def is_quantized_export(cfg, net, fmt):
     quantized = qat or cfg.quant == "ptq"
     if quantized and fmt not in QUANT_FORMATS:
         raise QuantError(f"int8 export supports {', '.join(QUANT_FORMATS)} (fake-quant graph), not {fmt}")
+    unused = [f"--{key}" for key in ("calib_data", "quant_verify_data") if getattr(cfg, key)]
+    if unused and not quantized:
+        raise QuantError(f"{' and '.join(unused)} only serve int8 exports, and {cfg.ckpt_file or 'this model'} is "
+                         "exported in float: add --quant ptq to quantize it, or drop them")
+    if quantized and fmt == "ONNX":
+        require("onnxruntime", "int8 ONNX export (verified in onnxruntime before it is kept)")
     return quantized
 
 
@@ -107,10 +118,6 @@ def write(fmt, net, path, cfg, record):
     from src.deploy.export import write_mindir
 
     if fmt == "ONNX":
-        import onnx
-
-        from .onnx_qdq import build_model
-
         model = build_model(net, cfg.image_size, cfg.batch_size, cfg.dynamic_batch)
         onnx.helper.set_model_props(model, {CKPT_KEY: json.dumps(record)})
         onnx.save(model, path)
