@@ -15,6 +15,11 @@ DATASETS = ("imagenet", "pets")
 SPLITS = {"imagenet": ("train", "val"), "pets": ("train", "val", "test")}
 # the one list of image file extensions (datasets and infer.py); .gif/.webp decode through the Python fallback
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def describe_dataset(dataset, path):
+    """What a dataset is, for logs and reports: its layout and where it lives (not the loader's format key)."""
+    return f"Oxford-IIIT Pets at {path}" if dataset == "pets" else f"class folders at {path}"
 PETS_LISTS = {"train": "trainval.txt", "test": "test.txt"}
 SPLIT_ALIASES = {("pets", "val"): "test"}  # Pets publishes no validation list: 'val' means its test list
 

@@ -7,7 +7,7 @@ datasets that contradict them.
 import json
 import os
 
-from ..data import create_dataset
+from ..data import create_dataset, describe_dataset
 from ..deploy.infer import predict
 from ..deploy.runtimes import CellRunner, open_model
 from ..errors import ConfigError, DataError
@@ -60,7 +60,8 @@ def evaluate_main(cfg):
                                      cache_dir=cfg.cache_dir)
     check_classes(cfg, class_names, runner.record)
     result = evaluate(lambda images: predict(runner, images.asnumpy()), ds, cfg.num_classes)
-    print(f"{cfg.model} ({describe(runner, cfg.ckpt_file)}) on {cfg.dataset}/{cfg.split}: top-1 "
+    print(f"{cfg.model} ({describe(runner, cfg.ckpt_file)}) on {describe_dataset(cfg.dataset, cfg.data_path)}, "
+          f"split {cfg.split}: top-1 "
           f"{result['top1']:.4f}  top-5 {result['top5']:.4f}  ({result['count']} images)")
     if cfg.dataset == "pets":
         for name, acc in zip(class_names, result["per_class"]):

@@ -18,7 +18,7 @@ import numpy as np
 from mindspore import nn
 
 from ..config import save_config
-from ..data import create_dataset
+from ..data import create_dataset, describe_dataset
 from ..errors import ConfigError, DataError, OutputError, ProjectError
 from ..files import atomic_write, ensure_dir, remove_stale_temps
 from ..models import check_input_size, create_model, read_checkpoint, write_checkpoint
@@ -151,11 +151,6 @@ def check_resume_epochs(path, start_epoch, epochs):
 def rank_data_path(data_path, rank):
     """``data_path`` with ``{rank}`` filled in: per-rank local copies of the data, e.g. /local/ssd{rank}/imagenet."""
     return data_path.format(rank=rank) if "{rank}" in data_path else data_path
-
-
-def describe_dataset(dataset, path):
-    """What the training set is, for the log: its layout and where it lives (not the loader's format key)."""
-    return f"Oxford-IIIT Pets at {path}" if dataset == "pets" else f"class folders at {path}"
 
 
 def read_resume_state(path):

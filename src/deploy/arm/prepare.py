@@ -4,7 +4,7 @@
 [--labels_file F] IMAGE...`` writes ``DIR/images.f32`` (``infer.py``'s preprocessing at the model's H x W, with the
 crop, interpolation and normalisation of the model's sidecar record when it has one), ``DIR/images.txt`` (the image
 paths that decoded, in order) and, without ``--labels_file``, ``DIR/labels.txt`` with the names ``infer.py`` would
-print (the record's, else ImageNet-1k / Pets by class count). Bad input is one ``error:`` line and exit code 2.
+print (the record's, else class indices). Bad input is one ``error:`` line and exit code 2.
 MindSpore is not imported.
 """
 import argparse
