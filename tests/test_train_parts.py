@@ -8,12 +8,12 @@ import pytest
 from mindspore import nn, ops
 
 from helpers import images
-from src.models import create_model
-from src.train.schedule import warmup_cosine_lr
 from src.config import load_config
-from src.quant.training import prepare_qat
 from src.errors import ConfigError
-from src.train.dropout import StepDropout, use_step_dropout
+from src.models import create_model
+from src.quant.training import prepare_qat
+from src.train.dropout import StepDropout, attach_step_clock, use_step_dropout
+from src.train.schedule import warmup_cosine_lr
 from src.train.step import EMA, LossSum, TrainStep, epoch_loss, loss_scale_sense, make_optimizer, param_groups
 from src.train.trainer import check_train_config
 
@@ -100,7 +100,8 @@ def test_dropout_masks_are_a_function_of_the_step_so_a_resumed_run_repeats_them(
     x = ms.Tensor(np.ones((64, 160), np.float32))
     holder = Head(0.1)
     clock = ms.Parameter(ms.Tensor([7], ms.int32), name="global_step", requires_grad=False)
-    use_step_dropout(holder, seed=0)(clock)
+    use_step_dropout(holder, seed=0)
+    attach_step_clock(holder, clock)
     holder.set_train(True)
     first, again = holder(x).asnumpy(), holder(x).asnumpy()
     assert isinstance(holder.dropout, StepDropout) and (first == again).all()  # what a resumed run at step 7 drops
@@ -110,6 +111,17 @@ def test_dropout_masks_are_a_function_of_the_step_so_a_resumed_run_repeats_them(
     assert 0.15 < ((holder(x).asnumpy() == 0) != (first == 0)).mean() < 0.21  # an independent mask at step 8
     holder.set_train(False)
     assert (holder(x).asnumpy() == 1).all()
+
+
+def test_step_dropout_survives_the_amp_o1_rewrite():
+    """AMP O1 rebuilds the network (MindSpore's rewrite) with copies of its Cells: the copies get the clock."""
+    net = create_model("ghostnet_050", num_classes=10, dropout=0.5)
+    assert use_step_dropout(net, seed=0) == 1
+    amp = ms.amp.auto_mixed_precision(net, "O1")
+    attach_step_clock(amp, ms.Parameter(ms.Tensor([3], ms.int32), name="global_step", requires_grad=False))
+    amp.set_train(True)
+    x = images(2, 32)
+    np.testing.assert_array_equal(amp(x).asnumpy(), amp(x).asnumpy())  # the mask of step 3, twice
 
 
 def test_every_dropout_of_a_model_is_replaced_and_checkpoints_keep_their_names():

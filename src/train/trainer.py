@@ -27,7 +27,7 @@ from ..record import make_record
 from ..runtime import init_context
 from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate
 from .distributed import init_distributed
-from .dropout import use_step_dropout
+from .dropout import attach_step_clock, use_step_dropout
 from .metrics import MetricsLog, evaluate, plot_curves
 from .schedule import warmup_cosine_lr
 from .step import EMA, OPTIMIZERS, LossSum, TrainStep, epoch_loss, loss_scale_sense, make_optimizer
@@ -198,14 +198,14 @@ def build_model(cfg, data, world, log, resume_params):
         load_for_finetune(net, cfg.pretrained, log, cfg.model)
     if cfg.freeze_bn:
         freeze_batchnorm(net)
-    attach_dropout_clock = use_step_dropout(net, cfg.seed)
+    use_step_dropout(net, cfg.seed)
     if cfg.amp_level != "O0":
         net = ms.amp.auto_mixed_precision(net, cfg.amp_level)
     scale = world if cfg.scale_lr else 1
     rates = warmup_cosine_lr(cfg.lr * scale, cfg.min_lr, cfg.warmup_lr * scale, cfg.warmup_epochs, cfg.epochs,
                              data.steps)
     optimizer = make_optimizer(cfg, net, rates)
-    attach_dropout_clock(optimizer.global_step)
+    attach_step_clock(net, optimizer.global_step)
     ema = EMA(net.get_parameters(), cfg.ema_decay) if cfg.ema else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     step = TrainStep(nn.WithLossCell(net, loss_fn), optimizer,
