@@ -37,6 +37,8 @@ class _Absent:
         self._name, self._feature = name, feature
 
     def __getattr__(self, attr):
+        if attr.startswith("__"):  # hasattr, inspect, copy: a missing module has no such attribute
+            raise AttributeError(attr)
         require(self._name.split(".")[0], self._feature)
         raise AssertionError(f"{self._name} is installed but was not importable at start-up")
 

@@ -147,7 +147,8 @@ def test_int8_onnx_computes_the_same_on_a_cpu_without_vnni(work, qat_onnx, tmp_p
     outputs = {}
     for cpu, prefix in (("native", []), ("haswell", [qemu, "-cpu", "Haswell"])):
         ok(subprocess.run([*prefix, os.path.realpath(sys.executable), "-c", runner, qat_onnx[0],
-                           str(tmp_path / "x.npz"), str(tmp_path / f"{cpu}.npy")], capture_output=True, text=True))
+                           str(tmp_path / "x.npz"), str(tmp_path / f"{cpu}.npy")], capture_output=True, text=True,
+                          timeout=600))
         outputs[cpu] = np.load(tmp_path / f"{cpu}.npy")
     np.testing.assert_allclose(outputs["haswell"], outputs["native"], rtol=1e-5, atol=1e-5)
 

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from src.errors import DataError
+from src.extras import available, require
 from src.record import PREPROCESS_KEYS, apply_record, read_sidecar, sidecar_path
 
 from . import DeployError, lite
@@ -17,9 +18,12 @@ EXTENSIONS = {".ckpt": "ckpt", ".mindir": "mindir", ".onnx": "onnx", ".ms": "lit
 log = logging.getLogger("ghostnet.deploy")
 
 
-def not_a_model(path, fmt):
-    """The error for a file that does not parse as a ``fmt`` model (corrupt, cut short, empty or another format)."""
-    return DeployError(f"{path} is not a valid {fmt} file (corrupt, cut short or another format); re-export it")
+def not_a_model(path, fmt, cause=None):
+    """The error for a file that does not parse as a ``fmt`` model (corrupt, cut short, empty or another format);
+    the first line of the runtime's own message, when there is one, is kept."""
+    detail = f" ({str(cause).strip().splitlines()[0]})" if cause is not None and str(cause).strip() else ""
+    return DeployError(f"{path} is not a valid {fmt} file (corrupt, cut short or another format){detail}; "
+                       "re-export it")
 
 
 def build_cell(cfg, ckpt_file=""):
@@ -107,8 +111,10 @@ class MindirRunner(Runner):
         self.record = read_sidecar(path)
         try:
             self.cell = ms.nn.GraphCell(ms.load(path))
-        except RuntimeError:  # "Load MindIR failed." for a proto that is not a MindSpore graph
-            raise not_a_model(path, "MINDIR") from None
+        except RuntimeError as exc:  # "Load MindIR failed." for a proto that is not a MindSpore graph
+            if "Load MindIR failed" not in str(exc):
+                raise
+            raise not_a_model(path, "MINDIR", exc) from None
 
     def __call__(self, batch):
         import mindspore as ms
@@ -163,8 +169,8 @@ def onnx_session(path, threads=0):
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    except (InvalidProtobuf, InvalidArgument):  # cut/foreign bytes; an empty file: "No graph was found"
-        raise not_a_model(path, "ONNX") from None
+    except (InvalidProtobuf, InvalidArgument) as exc:  # cut/foreign bytes; an empty file: "No graph was found"
+        raise not_a_model(path, "ONNX", exc) from None
 
 
 def onnx_record(session):
@@ -176,12 +182,8 @@ def onnx_record(session):
 
 
 def onnxruntime_available():
-    """True when onnxruntime can be imported."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when onnxruntime is installed."""
+    return available("onnxruntime")
 
 
 def open_runner(path, cfg=None):
@@ -196,8 +198,7 @@ def open_runner(path, cfg=None):
     if kind == "mindir":
         return MindirRunner(path)
     if kind == "onnx":
-        if not onnxruntime_available():
-            raise DeployError("running .onnx files needs onnxruntime: pip install onnxruntime")
+        require("onnxruntime", "running .onnx files")
         return OnnxRunner(path)
     return LiteRunner(path)
 
