@@ -7,7 +7,7 @@ import pytest
 from mindspore import Tensor, nn
 
 from helpers import randomize_state
-from src.config import Config
+from src.config import Config, load_config
 from src.data import ensure_quickstart
 from src.models import create_model
 from src.models.ghostnet import GhostNet
@@ -16,8 +16,9 @@ from src.quant.calibrate import batched, calibrate, calibration_images
 from src.quant.fake_quant import ActQuant, QuantControl, act_qparams, fake_quant, quantize_weight
 from src.quant.fold import QuantConv
 from src.quant import QuantError
-from src.quant.qat import (QuantScheme, is_qat_network, is_qat_params, load_qat_network, quantize_network,
-                           quantizers, scheme_of_params)
+from src.quant.qat import (QuantScheme, is_qat_network, is_qat_params, legacy_weight_grid_note, load_qat_network,
+                           quantize_network, quantizers, scheme_of_params)
+from src.quant.training import qat_record
 
 SCHEME = QuantScheme()
 
@@ -236,3 +237,12 @@ def test_a_qat_step_lowers_the_loss(quickstart):
     losses = [float(step(Tensor(images), labels).asnumpy()) for _ in range(6)]
     assert losses[-1] < 0.9 * losses[0], losses
     assert float(net.quant_control.step.asnumpy()) == 6.0  # the stem counted the training steps
+
+
+def test_a_qat_checkpoint_from_the_old_weight_grid_is_loaded_with_a_warning():
+    """QAT records name the weight grid they were trained on; one that does not predates [-63, 63]."""
+    cfg = load_config("train", ["--config", "configs/quickstart_qat.yaml"])
+    assert legacy_weight_grid_note("new.ckpt", qat_record(cfg, None)) is None
+    old = {"form": "qat", "quant": {"per_channel": True, "weights": "int8 symmetric"}}
+    assert "old.ckpt was trained with int8 weights on [-127, 127]" in legacy_weight_grid_note("old.ckpt", old)
+    assert legacy_weight_grid_note("float.ckpt", {"form": "train"}) is None

@@ -47,7 +47,7 @@ def build_cell(cfg, ckpt_file=""):
         from src.quant.qat import is_qat_checkpoint, load_qat_network
 
         if is_qat_checkpoint(params, record):
-            return load_qat_network(cfg, ckpt_file, params), record
+            return load_qat_network(cfg, ckpt_file, params, record), record
     kwargs = {"dropout": cfg.dropout}
     repghost = model_family(cfg.model) == "repghostnet"
     if repghost:

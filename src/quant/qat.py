@@ -26,7 +26,7 @@ from ..models.ghostnetv2 import GhostModuleV2
 from ..models.layers import ConvBnAct, GhostBottleneck, SqueezeExcite
 from ..models.repghost import RepGhostModule, RepGhostNet, reparameterize
 from . import QuantError
-from .fake_quant import ActQuant, GateQuant, QuantControl
+from .fake_quant import W_QMAX, ActQuant, GateQuant, QuantControl
 from .fold import QuantConv, QuantDense
 
 KEEP_FLOAT = ("first_conv", "classifier", "depthwise")  # layers that may stay float (mixed precision)
@@ -355,11 +355,22 @@ def _control(net):
     return control
 
 
-def load_qat_network(cfg, ckpt_file, params):
-    """The QAT network (evaluation mode) of QAT checkpoint ``ckpt_file`` (its read ``params``).
+def legacy_weight_grid_note(ckpt_file, record):
+    """A warning for a QAT checkpoint trained before weights moved to [-W_QMAX, W_QMAX] (its record names no
+    ``weight_qmax``), or None: its int8 model is no longer exactly the one it was trained as."""
+    quant = (record or {}).get("quant") or {}
+    if (record or {}).get("form") != "qat" or quant.get("weight_qmax") == W_QMAX:
+        return None
+    return (f"warning: {ckpt_file} was trained with int8 weights on [-127, 127]; this version quantizes weights on "
+            f"[-{W_QMAX}, {W_QMAX}] (README: Quantization), so its int8 model differs slightly from the one "
+            "trained; fine-tune it again (train.py --qat true --pretrained it) for the best int8 accuracy")
+
+
+def load_qat_network(cfg, ckpt_file, params, record=None):
+    """The QAT network (evaluation mode) of QAT checkpoint ``ckpt_file`` (its read ``params`` and ``record``).
 
     The checkpoint alone decides: its ``quant_control.scheme`` gives the scheme, and RepGhost networks are built in
-    their deployed form."""
+    their deployed form. A checkpoint trained on the old weight grid is loaded with a warning."""
     from ..errors import DataError
     from ..models import create_model, load_checkpoint_strict, model_family
 
@@ -374,6 +385,9 @@ def load_qat_network(cfg, ckpt_file, params):
         raise QuantError(f"QAT checkpoint does not match --model {cfg.model} --num_classes {cfg.num_classes} "
                          f"(another architecture, width or class count?): {exc}") from None
     net.set_train(False)
+    note = legacy_weight_grid_note(ckpt_file, record)
+    if note:
+        print(note)
     return net
 
 

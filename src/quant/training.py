@@ -15,6 +15,7 @@ from ..models import model_family, read_checkpoint, reparameterize
 from ..models.repghost import is_train_form
 from ..record import make_record
 from .calibrate import calibrate
+from .fake_quant import W_QMAX
 from .qat import QuantScheme, is_qat_checkpoint, quantize_network, set_bn_frozen, set_observing
 
 
@@ -97,4 +98,4 @@ def qat_record(cfg, class_names):
     scheme = QuantScheme.from_config(cfg)
     return make_record(cfg, "qat", class_names, quant={
         "per_channel": scheme.per_channel, "keep_float": list(scheme.keep_float), "weights": "int8 symmetric",
-        "activations": "uint8 asymmetric per tensor"})
+        "weight_qmax": W_QMAX, "activations": "uint8 asymmetric per tensor"})
