@@ -1,4 +1,5 @@
 """One tiny training run in this process, stopped by ``stop_after_steps``: what it logs, saves and cleans up."""
+import json
 import logging
 import os
 
@@ -8,6 +9,8 @@ import yaml
 
 from helpers import make_imagenet_subset
 from src.config import run_cli
+from src.models import create_model
+from src.train.evaluation import evaluate_main
 from src.train.trainer import INTERRUPTED, train
 
 STALE = ".last_state.ckpt.ab12_x9z.tmp"  # what a kill -9 inside atomic_path leaves behind
@@ -43,6 +46,14 @@ def test_the_log_names_the_dataset_by_its_folder(stopped):
 def test_the_saved_config_keeps_the_per_rank_data_path_template(stopped):
     saved = yaml.safe_load((stopped["out"] / "config.yaml").read_text())
     assert saved["data_path"] == str(stopped["data"].parent / "tiny{rank}")
+
+
+def test_eval_reads_the_saved_config_with_its_template_as_rank_0s_data(stopped, tmp_path):
+    ckpt = str(tmp_path / "net.ckpt")
+    ms.save_checkpoint(create_model("ghostnet_050", num_classes=4), ckpt)
+    argv = ["--config", str(stopped["out"] / "config.yaml"), "--ckpt_file", ckpt, "--output_dir", str(tmp_path)]
+    assert run_cli(evaluate_main, "eval", argv) == 0
+    assert json.loads((tmp_path / "eval_metrics.json").read_text())["count"] == 32  # tiny0/val: 4 classes x 8
 
 
 def test_stale_temporaries_of_the_atomic_writer_are_removed_at_start(stopped):

@@ -4,7 +4,8 @@
 (``eval_preprocess``, ``read_image``) stay usable in inference scripts without MindSpore.
 """
 from .decode import decode_image, default_cache_dir, read_image
-from .folders import DATASETS, IMG_EXTENSIONS, SPLITS, describe_dataset, is_image_file, resolve_split
+from .folders import (DATASETS, IMG_EXTENSIONS, SPLITS, describe_dataset, is_image_file, rank_data_path,
+                      resolve_split)
 from .quickstart import QUICKSTART_ARCHIVE, ensure_quickstart
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_preprocess
 

@@ -20,6 +20,13 @@ IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 def describe_dataset(dataset, path):
     """What a dataset is, for logs and reports: its layout and where it lives (not the loader's format key)."""
     return f"Oxford-IIIT Pets at {path}" if dataset == "pets" else f"class folders at {path}"
+
+
+def rank_data_path(data_path, rank=0):
+    """``data_path`` with ``{rank}`` filled in: per-rank local copies of the data, e.g. /local/ssd{rank}/imagenet
+    (a saved training config keeps the template; evaluation reads rank 0's copy)."""
+    return data_path.format(rank=rank) if "{rank}" in data_path else data_path
+
 PETS_LISTS = {"train": "trainval.txt", "test": "test.txt"}
 SPLIT_ALIASES = {("pets", "val"): "test"}  # Pets publishes no validation list: 'val' means its test list
 

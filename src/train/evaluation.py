@@ -7,7 +7,7 @@ datasets that contradict them.
 import json
 import os
 
-from ..data import create_dataset, describe_dataset
+from ..data import create_dataset, describe_dataset, rank_data_path
 from ..deploy.infer import predict
 from ..deploy.runtimes import CellRunner, open_model
 from ..errors import ConfigError, DataError
@@ -53,14 +53,15 @@ def evaluate_main(cfg):
         raise ConfigError(f"--batch_size must be >= 1, got {cfg.batch_size}")
     init_context(cfg)
     runner = open_model(cfg, cfg.ckpt_file)
-    ds, class_names = create_dataset(cfg.dataset, cfg.data_path, cfg.split, image_size=cfg.image_size,
+    data_path = rank_data_path(cfg.data_path)
+    ds, class_names = create_dataset(cfg.dataset, data_path, cfg.split, image_size=cfg.image_size,
                                      batch_size=cfg.batch_size, training=False, drop_remainder=False,
                                      num_workers=cfg.num_workers, crop_pct=cfg.crop_pct,
                                      interpolation=cfg.interpolation, mean=cfg.mean, std=cfg.std,
                                      cache_dir=cfg.cache_dir)
     check_classes(cfg, class_names, runner.record)
     result = evaluate(lambda images: predict(runner, images.asnumpy()), ds, cfg.num_classes)
-    print(f"{cfg.model} ({describe(runner, cfg.ckpt_file)}) on {describe_dataset(cfg.dataset, cfg.data_path)}, "
+    print(f"{cfg.model} ({describe(runner, cfg.ckpt_file)}) on {describe_dataset(cfg.dataset, data_path)}, "
           f"split {cfg.split}: top-1 "
           f"{result['top1']:.4f}  top-5 {result['top5']:.4f}  ({result['count']} images)")
     if cfg.dataset == "pets":

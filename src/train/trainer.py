@@ -18,7 +18,7 @@ import numpy as np
 from mindspore import nn
 
 from ..config import save_config
-from ..data import create_dataset, describe_dataset
+from ..data import create_dataset, describe_dataset, rank_data_path
 from ..errors import ConfigError, DataError, OutputError, ProjectError
 from ..files import atomic_write, ensure_dir, remove_stale_temps
 from ..models import check_input_size, create_model, read_checkpoint, write_checkpoint
@@ -146,11 +146,6 @@ def check_resume_epochs(path, start_epoch, epochs):
     if start_epoch >= epochs:
         raise ConfigError(f"--resume {path} already finished {start_epoch} epochs (--epochs {epochs}); raise "
                           "--epochs to train further, or start a new run in a fresh --output_dir")
-
-
-def rank_data_path(data_path, rank):
-    """``data_path`` with ``{rank}`` filled in: per-rank local copies of the data, e.g. /local/ssd{rank}/imagenet."""
-    return data_path.format(rank=rank) if "{rank}" in data_path else data_path
 
 
 def read_resume_state(path):
