@@ -12,12 +12,13 @@ import zipfile
 import mindspore as ms
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from fixtures.make_torch_fixtures import reference_arrays
 from helpers import images, randomize_state
 from src.convert import ConversionError, convert_checkpoint, load_torch_file, main, select_state_dict
 from src.convert.torch_reader import LEGACY_MAGIC, LEGACY_PROTOCOL, Opaque, TorchReadError
-from src.models import create_model, load_checkpoint_strict
+from src.models import create_model, load_checkpoint_strict, read_checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -138,7 +139,6 @@ def ms_ghostnet_050():
 def torch_style_file(ms_ghostnet_050, tmp_path_factory):
     """ghostnet_050 state as a DataParallel-style safetensors file: ``module.`` prefixes, BN counters, thop
     leftovers and one key no model has."""
-    from safetensors.numpy import save_file
 
     state = {}
     for key, value in torch_style_state(ms_ghostnet_050[0]).items():
@@ -370,23 +370,31 @@ def test_pth_reader_matches_torch_load(timm_env, tmp_path):
 
 # ---------------------------------------------------------------- the record, and which errors become one line
 
-def test_converted_checkpoint_carries_a_record_and_imagenet_names_only_for_imagenet(tmp_path):
-    """A 1000-class source (the published ImageNet-1k weights) carries the ImageNet names infer.py prints; a
-    10-class one carries none (indices, not guessed names)."""
-    from safetensors.numpy import save_file
+@pytest.mark.parametrize("classes,spec,expected", [
+    (1000, "imagenet", ("tench, Tinca tinca", "bull mastiff", 1000)),
+    (1000, "", None),  # a user's own 1000-class model: no names guessed from the count
+    (3, "LABELS", ("cat", "dog", 3))])
+def test_converted_checkpoint_records_the_class_names_asked_for(tmp_path, classes, spec, expected):
+    net = create_model("ghostnet_050", num_classes=classes)
+    src = str(tmp_path / "g.safetensors")
+    save_file(dict(torch_style_state(net)), src)
+    (tmp_path / "labels.txt").write_text("cat\nfish\ndog\n")
+    spec = str(tmp_path / "labels.txt") if spec == "LABELS" else spec
+    convert_checkpoint(src, "ghostnet_050", str(tmp_path / "g.ckpt"), class_names=spec)
+    _, record = read_checkpoint(str(tmp_path / "g.ckpt"))
+    assert (record["model"], record["form"], record["num_classes"]) == ("ghostnet_050", "train", classes)
+    names = record["class_names"]
+    assert (names is None) if expected is None else ((names[0], names[-1 if classes == 3 else 243], len(names))
+                                                     == expected)
 
-    from src.models import read_checkpoint
 
-    for classes in (1000, 10):
-        net = create_model("ghostnet_050", num_classes=classes)
-        src = str(tmp_path / f"g{classes}.safetensors")
-        save_file(dict(torch_style_state(net)), src)
-        convert_checkpoint(src, "ghostnet_050", str(tmp_path / f"g{classes}.ckpt"))
-        _, record = read_checkpoint(str(tmp_path / f"g{classes}.ckpt"))
-        assert (record["model"], record["form"], record["num_classes"]) == ("ghostnet_050", "train", classes)
-        names = record["class_names"]
-        assert (names[0], names[243], len(names)) == ("tench, Tinca tinca", "bull mastiff", 1000) if classes == 1000 \
-            else names is None
+def test_class_names_that_do_not_fit_the_checkpoint_are_refused(tmp_path):
+    net = create_model("ghostnet_050", num_classes=10)
+    src = str(tmp_path / "g.safetensors")
+    save_file(dict(torch_style_state(net)), src)
+    with pytest.raises(ConversionError, match="--class_names imagenet has 1000 names, the checkpoint 10 classes"):
+        convert_checkpoint(src, "ghostnet_050", str(tmp_path / "g.ckpt"), class_names="imagenet")
+    assert not os.path.exists(tmp_path / "g.ckpt")
 
 
 def test_a_bug_inside_the_reader_keeps_its_traceback(tmp_path, monkeypatch):

@@ -22,6 +22,10 @@ def build_parser():
     parser.add_argument("--out", required=True, help="output MindSpore checkpoint (.ckpt), written atomically")
     parser.add_argument("--deploy", action="store_true",
                         help="RepGhostNet only: fuse a train-form checkpoint into the re-parameterized deploy form")
+    parser.add_argument("--class_names", default="", metavar="imagenet|FILE",
+                        help="class names to record in the checkpoint (infer.py prints them): 'imagenet' for the "
+                             "bundled ImageNet-1k list (the published ImageNet weights), or a file with one name a "
+                             "line; default none (infer.py prints class indices)")
     parser.add_argument("--key", default=None,
                         help="entry of a training-checkpoint dict holding the weights "
                              f"(default: first present of {', '.join(WRAPPER_KEYS)})")
@@ -36,7 +40,8 @@ def main(argv=None):
         print(f"error: --out must end with .ckpt, got {args.out}", file=sys.stderr)
         return 2
     try:
-        report = convert_checkpoint(args.src, args.model, args.out, deploy=args.deploy, key=args.key)
+        report = convert_checkpoint(args.src, args.model, args.out, deploy=args.deploy, key=args.key,
+                                    class_names=args.class_names)
     except ProjectError as exc:  # ConversionError, TorchReadError, unknown model name, unwritable output
         print(f"error: {exc}", file=sys.stderr)
         if getattr(exc, "details", ""):

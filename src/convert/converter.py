@@ -50,6 +50,9 @@ def load_source(path, key=None):
             obj = load_file(path)
         except SafetensorError as exc:
             raise ConversionError(f"{path}: unreadable safetensors file ({exc})") from exc
+        except TypeError as exc:  # NumPy has no bfloat16: "data type 'bfloat16' not understood"
+            raise ConversionError(f"{path}: {exc} (NumPy cannot hold bfloat16: save the weights as float32 or "
+                                  "convert the .pth, which is read with bfloat16 widened)") from exc
     else:
         try:
             obj = load_torch_file(path)
@@ -92,22 +95,32 @@ def _block_paths(shapes):
     return paths
 
 
-def conversion_record(model, num_classes, deploy):
-    """The model record of a converted checkpoint: model, class count, form and the default (ImageNet)
-    preprocessing; a 1000-class source is a published ImageNet-1k checkpoint, so it carries the ImageNet names
-    (other class counts carry none: pass ``--labels_file`` to ``infer.py``)."""
+def class_names_for(spec, num_classes):
+    """The class names a converted checkpoint records, as the user says (never guessed from the class count):
+    ``imagenet`` (the bundled ImageNet-1k list), a labels file (one name a line), or none for ``spec`` empty."""
+    if not spec:
+        return None
+    names = read_labels(IMAGENET_NAMES if spec == "imagenet" else spec)
+    if len(names) != num_classes:
+        raise ConversionError(f"--class_names {spec} has {len(names)} names, the checkpoint {num_classes} classes")
+    return names
+
+
+def conversion_record(model, num_classes, deploy, class_names=None):
+    """The model record of a converted checkpoint: model, class count, form, the default (ImageNet)
+    preprocessing and the ``class_names`` given (without them infer.py prints class indices)."""
     cfg = load_config("eval", [])
     cfg.model, cfg.num_classes = model, num_classes
-    names = read_labels(IMAGENET_NAMES) if num_classes == 1000 else None
-    return make_record(cfg, "deploy" if deploy else "train", names)
+    return make_record(cfg, "deploy" if deploy else "train", class_names)
 
 
-def convert_checkpoint(src, model, out, deploy=False, key=None):
+def convert_checkpoint(src, model, out, deploy=False, key=None, class_names=""):
     """Convert the PyTorch checkpoint ``src`` for registered ``model`` into the MindSpore checkpoint ``out``.
 
     The class count and input channels are taken from the checkpoint. A re-parameterized RepGhost source gives a
     deploy-form checkpoint (load it with ``create_model(model, deploy=True)``); ``deploy=True`` also fuses a
-    train-form RepGhost source. ``out`` carries a model record (:func:`conversion_record`). Raises
+    train-form RepGhost source. ``out`` carries a model record (:func:`conversion_record`) with the names
+    ``class_names`` asks for (:func:`class_names_for`). Raises
     :class:`ConversionError`; ``out`` is only written on success.
     """
     family = model_family(model)
@@ -128,7 +141,8 @@ def convert_checkpoint(src, model, out, deploy=False, key=None):
     if deploy and not src_deploy:
         fused = {k: v.asnumpy() for k, v in reparameterize_params(mapped).items()}
         mapped, _ = map_to_model(fused, _target_shapes(model, **{**kwargs, "deploy": True}), model)
-    record = conversion_record(model, kwargs["num_classes"], deploy or src_deploy)
+    record = conversion_record(model, kwargs["num_classes"], deploy or src_deploy,
+                               class_names_for(class_names, kwargs["num_classes"]))
     write_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in mapped.items()], out, record)
     return ConversionReport(model=model, out=out, num_classes=kwargs["num_classes"], deploy=deploy or src_deploy,
                             source_key=used_key, num_params=len(mapped), unused=unused, dropped=dropped)
