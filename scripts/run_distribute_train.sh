@@ -27,7 +27,7 @@ if [[ "$LAUNCHER" == msrun && -z "$RANK_TABLE" ]] && (exec 3<>"/dev/tcp/127.0.0.
   die "port $PORT is in use on this machine (another run?): pick a free one with --master_port"
 fi
 
-mkdir -p "$RUN_DIR/logs"
+rm -rf "$RUN_DIR/logs"; mkdir -p "$RUN_DIR/logs"  # this launch's logs only: the exit code is read from them
 entry_args
 ARGS+=(--output_dir "$RUN_DIR" "${EXTRA[@]}")
 echo "run directory: $RUN_DIR ($WORKERS workers, $DEVICE, launcher: ${RANK_TABLE:+rank table}${RANK_TABLE:-$LAUNCHER})"

@@ -220,6 +220,17 @@ def test_image_symlinks_in_a_loop_are_skipped_like_unreadable_files(imagenet_tre
     assert len(collect(ds)[1]) == 19
 
 
+def test_a_class_whose_files_are_all_skipped_is_refused_for_training(imagenet_tree, tmp_path):
+    """Broken links (or undecodable files) only: the class would be a label with no training images."""
+    root = tmp_path / "tree"
+    shutil.copytree(imagenet_tree, root, symlinks=True)
+    shutil.rmtree(root / "train" / "coat")
+    (root / "train" / "coat").mkdir()
+    os.symlink("gone.png", root / "train" / "coat" / "a.png")
+    with pytest.raises(DataError, match=f"class 'coat' of split 'train' under '{root}' has no decodable images"):
+        created("imagenet", str(root), "train", image_size=32, batch_size=1)
+
+
 @pytest.mark.parametrize("rows,message", [
     ({"trainval.txt": ["Abyssinian_1 1", "Abyssinian_2 2"], "test.txt": ["Abyssinian_3 1"]},
      "breed 'Abyssinian' has CLASS_IDs [1, 2]"),

@@ -149,6 +149,15 @@ def pad_to(samples, size):
     return [samples[i % len(samples)] for i in range(size)]
 
 
+def _check_every_class_kept(samples, class_names, split, data_path):
+    """Training needs images of every class: a class whose files were all skipped (broken links, undecodable)
+    would be a label the network never sees."""
+    missing = sorted(set(range(len(class_names))) - {label for _, label in samples})
+    if missing:
+        raise DataError(f"class '{class_names[missing[0]]}' of split '{split}' under '{data_path}' has no "
+                        f"decodable images ({len(missing)} such class(es)); fix or remove its files")
+
+
 def create_dataset(dataset, data_path, split, image_size=224, batch_size=32, training=None, num_workers=2,
                    num_shards=None, shard_id=None, shuffle=None, seed=0, start_epoch=0, crop_pct=0.875,
                    interpolation="bilinear", random_crop=True, hflip=0.5, color_jitter=0.4, auto_augment=None,
@@ -179,6 +188,8 @@ def create_dataset(dataset, data_path, split, image_size=224, batch_size=32, tra
     samples, kinds = drop_undecodable(samples, data_path, f"{dataset} '{split}'", check, num_workers)
     if not samples:
         raise DataError(f"no decodable images for {dataset} split '{split}' under '{data_path}'")
+    if training and num_shards is None:  # a shard may lack a class; the whole set may not
+        _check_every_class_kept(samples, class_names, split, data_path)
     if shuffle and num_shards is not None:
         samples = pad_to(samples, math.ceil(total / num_shards))
     sampler = EpochShuffle(len(samples), seed, start_epoch) if shuffle else None
