@@ -33,6 +33,7 @@ from .schedule import warmup_cosine_lr
 from .step import EMA, OPTIMIZERS, LossSum, TrainStep, epoch_loss, loss_scale_sense, make_optimizer
 
 INTERRUPTED = 3  # exit code of a run stopped by ``stop_after_steps``
+DROPOUT_RANK_STRIDE = 7919  # dropout seeds of data-parallel ranks: seed, seed + 7919, ...
 RUN_FILES = ("last_state.ckpt", "metrics.jsonl", "best.ckpt")  # an output directory holding one of these is used
 
 
@@ -182,7 +183,7 @@ def build_data(cfg, rank, world, start_epoch):
     return Data(train_ds, val_ds, class_names, steps, describe_dataset(cfg.dataset, path))
 
 
-def build_model(cfg, data, world, log, resume_params):
+def build_model(cfg, data, rank, world, log, resume_params):
     """Network (fine-tuned / frozen BN / AMP as asked), optimizer with the per-step LR, EMA, training step and a
     separate evaluation network; a resumed run restores every parameter and optimizer slot. With ``--qat`` both
     networks are the fake-quant ones (:mod:`src.quant.training`), calibrated on training batches unless resumed."""
@@ -193,7 +194,7 @@ def build_model(cfg, data, world, log, resume_params):
         load_for_finetune(net, cfg.pretrained, log, cfg.model)
     if cfg.freeze_bn:
         freeze_batchnorm(net)
-    use_step_dropout(net, cfg.seed)
+    use_step_dropout(net, cfg.seed + DROPOUT_RANK_STRIDE * rank)  # each rank its own masks, each step again
     if cfg.amp_level != "O0":
         net = ms.amp.auto_mixed_precision(net, cfg.amp_level)
     scale = world if cfg.scale_lr else 1
@@ -244,7 +245,7 @@ def train(cfg):
         resume_params, start_epoch, best = read_resume_state(cfg.resume) if cfg.resume else (None, 0, 0.0)
         check_resume_epochs(cfg.resume, start_epoch, cfg.epochs)
         data = build_data(cfg, rank, world, start_epoch)
-        model = build_model(cfg, data, world, run_log.log, resume_params)
+        model = build_model(cfg, data, rank, world, run_log.log, resume_params)
         metrics = open_outputs(cfg, rank, run_log, data.class_names, start_epoch)
         log = run_log.log
         if cfg.resume:
