@@ -431,3 +431,13 @@ def test_malformed_pickles_are_unreadable_files(tmp_path, pickled, message):
     with pytest.raises(TorchReadError) as info:
         load_torch_file(str(path))
     assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_an_unreadable_byteorder_record_is_a_torch_read_error(tmp_path):
+    source = os.path.join(os.path.dirname(__file__), "fixtures", "tiny_zip.pth")
+    bad = str(tmp_path / "bad_order.pth")
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for name in zin.namelist():
+            zout.writestr(name, b"\xff\xfe" if name.endswith("/byteorder") else zin.read(name))
+    with pytest.raises(TorchReadError, match="byteorder record .* is neither 'little' nor 'big'"):
+        load_torch_file(bad)

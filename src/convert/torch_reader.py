@@ -202,7 +202,9 @@ def _load_zip(path):
         root = pkls[0][:-len("data.pkl")]
         order = "little"
         if root + "byteorder" in zf.namelist():
-            order = zf.read(root + "byteorder").decode().strip()
+            order = zf.read(root + "byteorder").decode("ascii", "replace").strip()
+            if order not in ("little", "big"):
+                raise TorchReadError(f"{path}: byteorder record {order[:20]!r} is neither 'little' nor 'big'")
         storages = {}
 
         def load_storage(storage_type, key, location, numel=None):
