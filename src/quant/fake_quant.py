@@ -56,7 +56,7 @@ def straight_through(x, xq, lo, hi):
 
 
 def weight_scale(w, per_channel=True):
-    """Symmetric int8 scale of a weight: ``max |w| / 127`` per output channel (axis 0) or over the tensor."""
+    """Symmetric int8 scale of a weight: ``max |w| / W_QMAX`` per output channel (axis 0) or over the tensor."""
     absw = ops.abs(w)
     if per_channel:
         absw = absw.reshape(w.shape[0], -1).max(axis=1)

@@ -120,7 +120,7 @@ class Graph:
         onnxruntime: an int8 initializer and a DequantizeLinear (``axis`` for per-channel scales). MindSpore Lite
         2.0's ONNX parser keeps only the first scale of a QuantizeLinear and none of a DequantizeLinear, so its
         graph holds the float weight with a per-tensor QuantizeLinear/DequantizeLinear pair (a per-channel weight
-        is re-quantized per tensor: ``max |w| / 127``) and the converter stores it as int8.
+        is re-quantized per tensor: ``max |w| / W_QMAX``) and the converter stores it as int8.
         """
         if self.flavour == "lite":
             weight = values * (scale.reshape((-1,) + (1,) * (values.ndim - 1)) if np.ndim(scale) else scale)
@@ -190,8 +190,8 @@ def _pool(g, layer, x, hint, channels, size):
     """The average pool of ``x`` (``channels`` maps of side ``size``) onto the layer's output grid: global, or
     GhostNetV2's 2x2 with stride 2.
 
-    Lite flavour: a depthwise conv whose weights are all 1/k² (int8 127 at scale 1/(127 k²), so exactly the mean),
-    because MindSpore Lite 2.0's int8 average pooling misses the output grid when it differs from the input grid or
+    Lite flavour: a depthwise conv whose weights are all 1/k² (int8 W_QMAX at scale 1/(W_QMAX k²), so exactly the
+    mean), because MindSpore Lite 2.0's int8 average pooling misses the output grid when it differs from the input grid or
     the map is large (measured on the same int8 inputs as onnxruntime: 40-88% of outputs off, by up to 254 steps;
     all at 28x28), while its int8 convs are within one step on < 2% of outputs."""
     glob = isinstance(layer.pool, GlobalAvgPool)
