@@ -88,9 +88,6 @@ def test_reader_never_executes_pickled_code(tmp_path):
         select_state_dict(obj)
 
 
-LEGACY_MAGIC, LEGACY_PROTOCOL = 0x1950a86a20f9469cfc6c, 1001
-
-
 @pytest.mark.parametrize("position", ["magic", "protocol", "sys_info", "object", "storage_keys"])
 def test_legacy_reader_never_executes_pickled_code(tmp_path, position):
     """A pre-1.6 file is a stream of pickles; a payload in any of them (the magic number included, which once
