@@ -16,6 +16,9 @@ SPLITS = {"imagenet": ("train", "val"), "pets": ("train", "val", "test")}
 # the one list of image file extensions (datasets and infer.py); .gif/.webp decode through the Python fallback
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
+PETS_LISTS = {"train": "trainval.txt", "test": "test.txt"}
+SPLIT_ALIASES = {("pets", "val"): "test"}  # Pets publishes no validation list: 'val' means its test list
+
 
 def describe_dataset(dataset, path):
     """What a dataset is, for logs and reports: its layout and where it lives (not the loader's format key)."""
@@ -26,9 +29,6 @@ def rank_data_path(data_path, rank=0):
     """``data_path`` with ``{rank}`` filled in: per-rank local copies of the data, e.g. /local/ssd{rank}/imagenet
     (a saved training config keeps the template; evaluation reads rank 0's copy)."""
     return data_path.format(rank=rank) if "{rank}" in data_path else data_path
-
-PETS_LISTS = {"train": "trainval.txt", "test": "test.txt"}
-SPLIT_ALIASES = {("pets", "val"): "test"}  # Pets publishes no validation list: 'val' means its test list
 
 
 def resolve_split(dataset, split):

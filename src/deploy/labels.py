@@ -1,7 +1,8 @@
 """Class names for printed predictions: a ``--labels_file`` or the names the model's record carries, else none.
 
 Names are never guessed from the class count (a user's own 37-class model is not Oxford-IIIT Pets): a model
-trained here carries its dataset's names, and a converted ImageNet-1k checkpoint carries the bundled ImageNet names.
+trained here carries its dataset's names, and a checkpoint converted with ``--class_names imagenet`` the bundled
+ImageNet names.
 """
 import os
 

@@ -83,10 +83,10 @@ def ghostify(net, ratio=2, dw_size=3, skip=(), relu=False, image_size=None, in_c
     Eligible: not the network's first convolution (in definition order: the stem, which sees the image), not
     grouped or depthwise, not already part of a Ghost/RepGhost module, and no match of the ``fnmatch`` patterns
     ``skip`` on its path (e.g. ``("*.se.*", "conv_head")``; a pattern that matches no convolution is a
-    :class:`~src.errors.ConfigError`, as is a ``net`` that is not an ``nn.Cell``). ``ratio`` (s) and ``dw_size`` (d) are the paper's
-    hyper-parameters. ``relu=False`` keeps the module linear like the convolution it replaces (the network's own
-    BN/activation after it still apply). With ``image_size``, MACs are measured before and after (one PyNative
-    forward pass each). Parameters are renamed to their new paths, so checkpoints of the result load by name.
+    :class:`~src.errors.ConfigError`, as is a ``net`` that is not an ``nn.Cell``). ``ratio`` (s) and ``dw_size``
+    (d) are the paper's hyper-parameters. ``relu=False`` keeps the module linear like the convolution it replaces
+    (the network's own BN/activation after it still apply). With ``image_size``, MACs are measured before and after
+    (one PyNative forward pass each). Parameters are renamed to their new paths, so checkpoints of the result load by name.
     """
     from ..tools.profile import cell_macs
 

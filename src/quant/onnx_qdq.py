@@ -191,9 +191,9 @@ def _pool(g, layer, x, hint, channels, size):
     GhostNetV2's 2x2 with stride 2.
 
     Lite flavour: a depthwise conv whose weights are all 1/k² (int8 W_QMAX at scale 1/(W_QMAX k²), so exactly the
-    mean), because MindSpore Lite 2.0's int8 average pooling misses the output grid when it differs from the input grid or
-    the map is large (measured on the same int8 inputs as onnxruntime: 40-88% of outputs off, by up to 254 steps;
-    all at 28x28), while its int8 convs are within one step on < 2% of outputs."""
+    mean), because MindSpore Lite 2.0's int8 average pooling misses the output grid when it differs from the input
+    grid or the map is large (measured on the same int8 inputs as onnxruntime: 40-88% of outputs off, by up to 254
+    steps; all at 28x28), while its int8 convs are within one step on < 2% of outputs."""
     glob = isinstance(layer.pool, GlobalAvgPool)
     if g.flavour == "lite":
         k = size if glob else 2
