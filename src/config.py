@@ -16,6 +16,7 @@ import sys
 import yaml
 
 from .errors import ROOT, ConfigError, ProjectError
+from .files import atomic_write
 
 DEFAULT_CONFIG = os.path.join(ROOT, "default_config.yaml")
 SECTIONS = ("train", "eval", "export", "infer")
@@ -208,8 +209,6 @@ def save_config(cfg, path, section, defaults_path=DEFAULT_CONFIG):
     """Write the resolved configuration of entry point ``section`` as YAML in the defaults' layout (shared keys at
     the top, the entry point's own keys under ``section:``), so it loads back with ``--config`` in every entry
     point. Written atomically; the ``config`` record (which recipe was used) is not a key and is left out."""
-    from .files import atomic_write
-
     shared = set(_flatten(_read_yaml(defaults_path), "__none__"))
     data = {k: v for k, v in cfg.items() if k in shared}
     data[section] = {k: v for k, v in cfg.items() if k not in shared and k != "config"}

@@ -3,7 +3,7 @@ import os
 
 import mindspore as ms
 
-from .config import ConfigError
+from .errors import ConfigError
 
 DEVICES = ("CPU", "GPU", "Ascend")
 MODES = {"GRAPH": ms.GRAPH_MODE, "PYNATIVE": ms.PYNATIVE_MODE}

@@ -41,6 +41,7 @@ def load_source(path, key=None):
         obj = load_mindspore_ckpt(path)
     elif path.endswith(".safetensors"):
         try:
+            # lazy: safetensors is optional, needed only for .safetensors sources
             from safetensors import SafetensorError
             from safetensors.numpy import load_file
         except ImportError as exc:

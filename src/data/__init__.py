@@ -17,6 +17,6 @@ __all__ = ["create_dataset", "eval_preprocess", "decode_image", "default_cache_d
 def __getattr__(name):
     """Import ``create_dataset`` (and MindSpore) on first use."""
     if name == "create_dataset":
-        from .pipeline import create_dataset
+        from .pipeline import create_dataset  # lazy: MindSpore only for datasets (inference scripts need none)
         return create_dataset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
