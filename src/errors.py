@@ -22,3 +22,8 @@ class DataError(ProjectError, ValueError):
 
 class OutputError(ProjectError, OSError):
     """An output cannot be written (not a directory, no permission, disk full); nothing partial is left."""
+
+
+class DeployError(ProjectError, ValueError):
+    """A deployment step failed for a reason the user can act on (a model file that is not one, a flag that
+    contradicts it, an export that does not verify); also :class:`src.deploy.DeployError`."""

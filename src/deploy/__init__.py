@@ -1,10 +1,8 @@
-"""Export (MINDIR / ONNX / AIR / MindSpore Lite .ms), verification of exported files, and inference on images.
+"""Export (MINDIR / ONNX / AIR / MindSpore Lite .ms) writers, verification of exported files, runtimes and
+inference on images: the pieces ``src.flows`` puts together for export.py, infer.py and eval.py.
 
 Nothing here imports MindSpore at module level: running a ``.ms`` file needs only the Lite side env.
 """
+from src.errors import DeployError
 
-from src.errors import ProjectError
-
-
-class DeployError(ProjectError, ValueError):
-    """A deployment step failed for a reason the user can act on; entry points print it as one line."""
+__all__ = ["DeployError"]

@@ -7,10 +7,12 @@ ImageNet names.
 import os
 
 from src.errors import ROOT
+from src.record import label_names
 
 from . import DeployError
 
 IMAGENET_NAMES = os.path.join(ROOT, "assets", "imagenet", "class_names.txt")
+
 
 def read_labels(path):
     """One class name per non-empty line."""
@@ -22,12 +24,5 @@ def read_labels(path):
 
 def class_names(labels_file, num_classes, carried=None):
     """Names for ``num_classes`` outputs: ``labels_file``, else the names the model file carries (``carried``);
-    otherwise None (indices are printed)."""
-    if labels_file:
-        names = read_labels(labels_file)
-        if len(names) != num_classes:
-            raise DeployError(f"{labels_file} has {len(names)} names but the model has {num_classes} classes")
-        return names
-    if carried and len(carried) == num_classes:
-        return list(carried)
-    return None
+    otherwise None (indices are printed). The count is checked by :func:`src.record.label_names`."""
+    return label_names(num_classes, read_labels(labels_file) if labels_file else None, labels_file, carried)

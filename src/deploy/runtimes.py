@@ -3,19 +3,17 @@
 Export verification and ``infer.py`` both use these, so an exported file is checked by exactly the code that
 later serves it. MindSpore is imported only by the runners that need it (a ``.ms`` file runs without it).
 """
-import logging
 import os
 
 import numpy as np
 
 from src.errors import DataError
 from src.extras import available, require
-from src.record import PREPROCESS_KEYS, apply_record, read_sidecar, sidecar_path
+from src.record import read_sidecar, reconcile
 
 from . import DeployError, lite
 
 EXTENSIONS = {".ckpt": "ckpt", ".mindir": "mindir", ".onnx": "onnx", ".ms": "lite"}
-log = logging.getLogger("ghostnet.deploy")
 
 
 def not_a_model(path, fmt, cause=None):
@@ -31,7 +29,7 @@ def build_cell(cfg, ckpt_file=""):
     given, and the checkpoint's model record (None without one).
 
     What the checkpoint's model record holds (model, class count, preprocessing) fills ``cfg`` where the user set
-    nothing (:func:`src.record.apply_record`). A RepGhost network is built in the form its checkpoint was saved in
+    nothing (:func:`src.record.reconcile`). A RepGhost network is built in the form its checkpoint was saved in
     and, with ``cfg.deploy``, a train-form one is re-parameterized after loading. A QAT checkpoint (recognised by
     its contents) gives its fake-quant network (:mod:`src.quant`).
     """
@@ -41,7 +39,7 @@ def build_cell(cfg, ckpt_file=""):
     params = record = None
     if ckpt_file:
         params, record = read_checkpoint(ckpt_file)
-        apply_record(cfg, record, ckpt_file)
+        reconcile(cfg, ckpt_file, record)
     check_input_size(cfg.model, cfg.image_size)
     if params is not None:
         from src.quant.qat import is_qat_checkpoint, load_qat_network
@@ -214,24 +212,7 @@ def open_model(cfg, path):
     runner = open_runner(path, cfg)
     if isinstance(runner, CellRunner):
         return runner
-    apply_record(cfg, runner.record, path, fixed_input=True)
     size = runner.input_shape[2]
-    file_facts = {"num_classes": runner.num_classes, "image_size": size if size > 0 else cfg.image_size}
-    for key, value in file_facts.items():
-        if key in cfg.explicit and cfg[key] != value:
-            raise DeployError(f"--{key} {cfg[key]} contradicts {path}, which has {key} {value}; drop --{key}")
-        cfg[key] = value
-    if runner.record is None:
-        warn_unrecorded(cfg, path)
+    reconcile(cfg, path, runner.record, graph={"num_classes": runner.num_classes,
+                                               "image_size": size if size > 0 else None})
     return runner
-
-
-def warn_unrecorded(cfg, path):
-    """One warning line naming what is guessed for an exported file without a record: its graph fixes only the
-    input size and class count, so the model name and preprocessing the user did not set are defaults."""
-    guessed = [key for key in ("model",) + PREPROCESS_KEYS if key != "image_size" and key not in cfg.explicit]
-    if guessed:
-        log.warning("warning: %s has no model record (%s is missing): input size %d and %d classes are read from "
-                    "the file, but %s are defaults, not necessarily the model's; pass the training values as flags",
-                    path, sidecar_path(path), cfg.image_size, cfg.num_classes,
-                    ", ".join(f"{key} {cfg[key]}" for key in guessed))

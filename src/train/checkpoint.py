@@ -6,6 +6,7 @@ import mindspore as ms
 
 from ..errors import DataError
 from ..models import read_checkpoint
+from ..record import check_pretrained
 
 
 def rotate(pattern, keep):
@@ -26,8 +27,7 @@ def load_for_finetune(net, ckpt_path, log, model_name=None):
     Any other shape mismatch, or parameters of ``net`` absent from the checkpoint, is an error listing them.
     """
     params, record = read_checkpoint(ckpt_path)
-    if record and model_name and record["model"] != model_name:
-        raise DataError(f"pretrained checkpoint {ckpt_path} holds {record['model']}, not --model {model_name}")
+    check_pretrained(record, model_name, ckpt_path)
     params = {k[len("ema."):] if k.startswith("ema.") else k: v for k, v in params.items()
               if isinstance(v, ms.Parameter)}
     own = dict(net.parameters_and_names())

@@ -2,7 +2,7 @@
 
 Every model file goes through the deploy runtimes (``open_model``), so eval.py and infer.py run a model the same
 way and read the same facts from it: the class count, input size and preprocessing it carries, refusing flags or
-datasets that contradict them.
+datasets that contradict them (:mod:`src.record`).
 """
 import json
 import os
@@ -10,8 +10,9 @@ import os
 from ..data import create_dataset, describe_dataset, rank_data_path
 from ..deploy.infer import predict
 from ..deploy.runtimes import CellRunner, open_model
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..files import atomic_write, ensure_dir
+from ..record import check_classes
 from ..runtime import init_context
 from .metrics import evaluate
 
@@ -28,19 +29,6 @@ def describe(runner, path):
         return "deploy form" if deploy else "train form"
     kind = os.path.splitext(path)[1][1:].upper()
     return f"{kind}, int8" if (runner.record or {}).get("form") == "int8" else kind
-
-
-def check_classes(cfg, class_names, record):
-    """The dataset's classes must be the model's: same count and, when the model carries names, same names."""
-    if len(class_names) != cfg.num_classes:
-        raise ConfigError(f"the dataset has {len(class_names)} classes but the model has {cfg.num_classes}; "
-                          "evaluate on the dataset the model was trained for (or pass the right --num_classes "
-                          "for a checkpoint without a model record)")
-    carried = (record or {}).get("class_names")
-    if carried and list(carried) != list(class_names):
-        diff = next(i for i, (a, b) in enumerate(zip(carried, class_names)) if a != b)
-        raise DataError(f"the dataset's class {diff} is '{class_names[diff]}' but the model's is '{carried[diff]}': "
-                        "labels would be scored against the wrong classes")
 
 
 def evaluate_main(cfg):

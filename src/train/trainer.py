@@ -23,7 +23,7 @@ from ..errors import ConfigError, DataError, OutputError, ProjectError
 from ..files import atomic_write, ensure_dir, remove_stale_temps
 from ..models import check_input_size, create_model, read_checkpoint, write_checkpoint
 from ..quant import training as qat
-from ..record import make_record
+from ..record import check_classes, make_record
 from ..runtime import init_context
 from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate
 from .distributed import init_distributed
@@ -170,9 +170,7 @@ def build_data(cfg, rank, world, start_epoch):
         seed=cfg.seed, start_epoch=start_epoch, random_crop=cfg.random_crop, hflip=cfg.hflip,
         color_jitter=cfg.color_jitter, auto_augment=cfg.auto_augment, re_prob=cfg.re_prob, drop_remainder=True,
         max_steps=cfg.max_steps_per_epoch or None, **shards, **common)
-    if len(class_names) != cfg.num_classes:
-        raise ConfigError(f"the dataset has {len(class_names)} classes but num_classes={cfg.num_classes}; "
-                          f"pass --num_classes {len(class_names)}")
+    check_classes(cfg, class_names, training=True)
     steps = train_ds.get_dataset_size()
     if steps == 0:
         raise ConfigError(f"the training set gives no full batch of {cfg.batch_size}; lower --batch_size")

@@ -17,7 +17,7 @@ from src.deploy.infer import list_images, preprocess
 from src.deploy.labels import class_names
 from src.errors import ProjectError
 from src.files import atomic_write
-from src.record import apply_record, read_sidecar
+from src.record import read_sidecar, reconcile
 
 INPUT, NAMES, LABELS = "images.f32", "images.txt", "labels.txt"
 
@@ -29,7 +29,7 @@ def prepare(model_file, specs, input_shape, num_classes, out_dir, labels_file=""
         raise DeployError(f"{model_file} takes {'x'.join(map(str, input_shape))} inputs; expected N x 3 x S x S")
     paths = [path for spec in specs for path in list_images(spec)]
     record = read_sidecar(model_file)
-    cfg = apply_record(load_config("infer", []), record, model_file)
+    cfg = reconcile(load_config("infer", []), model_file, record)
     images, paths = preprocess(paths, cfg, height, skip_bad=any(os.path.isdir(s) for s in specs))
     with atomic_write(os.path.join(out_dir, INPUT)) as f:
         images.tofile(f)
