@@ -2,7 +2,7 @@
 import sys
 
 from src.config import run_cli
-from src.train.evaluation import evaluate_main
+from src.flows.eval import evaluate_main
 
 if __name__ == "__main__":
     sys.exit(run_cli(evaluate_main, "eval"))

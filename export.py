@@ -5,7 +5,7 @@ RepGhost networks are re-parameterized first; the written file is re-loaded and 
 import sys
 
 from src.config import run_cli
-from src.deploy.export import export_main
+from src.flows.export import export_main
 
 if __name__ == "__main__":
     sys.exit(run_cli(export_main, "export"))

@@ -5,7 +5,7 @@ A ``.ckpt`` also needs ``--model`` and ``--num_classes``; ``--top_k`` and ``--la
 import sys
 
 from src.config import run_cli
-from src.deploy.infer import infer_main
+from src.flows.infer import infer_main
 
 if __name__ == "__main__":
     sys.exit(run_cli(infer_main, "infer"))

@@ -2,7 +2,7 @@
 import sys
 
 from src.config import run_cli
-from src.train.trainer import train
+from src.flows.train import train
 
 if __name__ == "__main__":
     sys.exit(run_cli(train, "train"))

@@ -12,8 +12,8 @@ from onnx import TensorProto, helper
 
 from src.config import Config, load_config
 from src.deploy import DeployError
-from src.deploy.infer import infer_main
-from src.deploy.runtimes import open_model
+from src.flows.infer import infer_main
+from src.flows.model import open_model
 from src.record import make_record, write_sidecar
 
 CLASSES, SIZE = 10, 32

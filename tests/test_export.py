@@ -12,7 +12,7 @@ from src import extras
 from src.config import load_config
 from src.data import ensure_quickstart
 from src.deploy import lite
-from src.deploy.export import check_request
+from src.flows.export import check_request
 from src.deploy.runtimes import MindirRunner, OnnxRunner, onnxruntime_available
 from src.models import create_model
 from src.quant import QuantError

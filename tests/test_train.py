@@ -13,7 +13,7 @@ from helpers import ROOT, make_imagenet_subset, randomize_state, run_entry
 from src.config import load_config, run_cli
 from src.models import create_model
 from src.record import CKPT_KEY
-from src.train.trainer import train
+from src.flows.train import train
 
 # random augmentation off and the recipes' dropout on: an interrupted + resumed run must equal an uninterrupted one
 EXACT = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--batch_size", "16", "--random_crop", "false",

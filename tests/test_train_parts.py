@@ -11,11 +11,10 @@ from helpers import images
 from src.config import load_config
 from src.errors import ConfigError
 from src.models import create_model
-from src.quant.training import prepare_qat
 from src.train.dropout import StepDropout, attach_step_clock, use_step_dropout
 from src.train.schedule import warmup_cosine_lr
 from src.train.step import EMA, LossSum, TrainStep, epoch_loss, loss_scale_sense, make_optimizer, param_groups
-from src.train.trainer import check_train_config
+from src.train.trainer import check_train_config, prepare_qat
 
 
 def test_schedule_warms_up_linearly_then_follows_a_cosine():

@@ -10,8 +10,9 @@ import yaml
 from helpers import make_imagenet_subset
 from src.config import run_cli
 from src.models import create_model
-from src.train.evaluation import evaluate_main
-from src.train.trainer import INTERRUPTED, train
+from src.flows.eval import evaluate_main
+from src.flows.train import train
+from src.train.trainer import INTERRUPTED
 
 STALE = ".last_state.ckpt.ab12_x9z.tmp"  # what a kill -9 inside atomic_path leaves behind
 

@@ -1,10 +1,9 @@
-"""``export.py``: checkpoint -> MINDIR / ONNX / AIR / MindSpore Lite ``.ms``, verified before it is kept.
+"""Writers of MINDIR / ONNX / AIR / MindSpore Lite ``.ms`` files and their verification in their own runtime.
 
-The file is written inside a private temporary directory next to the target (``src.files.atomic_path``),
-re-loaded in its own runtime and compared with the Cell on a fixed input; only then is it moved into place,
-followed by its record sidecar ``<file>.json``. A QAT checkpoint, or ``--quant ptq``, is exported as int8
-(:mod:`src.quant.export`, verified the same way). Any failure (bad checkpoint, export error, verification above
-``verify_tolerance``) leaves no output file behind.
+``export.py`` (:mod:`src.flows.export`) writes the file inside a private temporary directory next to the target
+(``src.files.atomic_path``), re-loads it in its own runtime and compares it with the Cell on a fixed input
+(:func:`verify`); only then is it moved into place, followed by its record sidecar ``<file>.json``. int8 files are
+written by :mod:`src.quant.export` with :func:`write_mindir` and :func:`eager_outputs` from here.
 """
 import json
 import os
@@ -12,12 +11,11 @@ import os
 import numpy as np
 
 from src.extras import require
-from src.files import atomic_path, ensure_dir
-from src.record import CKPT_KEY, make_record, sidecar_path, write_sidecar
+from src.record import CKPT_KEY
 
 from . import DeployError, lite, onnx_graph
 from .onnx_graph import onnx
-from .runtimes import build_cell, onnxruntime_available, open_runner
+from .runtimes import onnxruntime_available, open_runner
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air", "MINDIR_LITE": ".ms"}
 
@@ -30,8 +28,8 @@ def output_path(cfg, ext):
     return os.path.abspath(base + ext)
 
 
-def check_request(cfg):
-    """Reject impossible requests before any work; returns the upper-cased format."""
+def check_format(cfg):
+    """Reject impossible format requests before any work; returns the upper-cased format."""
     fmt = str(cfg.file_format).upper()
     if fmt not in FORMATS:
         raise DeployError(f"file_format must be one of {', '.join(FORMATS)}, got '{cfg.file_format}'")
@@ -47,9 +45,6 @@ def check_request(cfg):
         require("onnx", "MINDIR_LITE export (converted from ONNX)")
     if fmt == "ONNX":
         require("onnx", "ONNX export")
-    from src.quant.export import check_quant_args
-
-    check_quant_args(cfg)
     return fmt
 
 
@@ -62,7 +57,7 @@ def sample_inputs(cfg):
 
 def eager_outputs(net, inputs):
     """The Cell's logits in PyNative mode: an independent reference that costs no extra graph compile."""
-    import mindspore as ms
+    import mindspore as ms  # lazy: deploy imports MindSpore only where it runs a model (a .ms needs none)
 
     mode = ms.get_context("mode")
     ms.set_context(mode=ms.PYNATIVE_MODE)
@@ -73,14 +68,14 @@ def eager_outputs(net, inputs):
 
 
 def _export_input(x, dynamic):
-    import mindspore as ms
+    import mindspore as ms  # lazy: deploy imports MindSpore only where it runs a model (a .ms needs none)
 
     return ms.Tensor(shape=[None, *x.shape[1:]], dtype=ms.float32) if dynamic else ms.Tensor(x)
 
 
 def write_mindir(net, path, x, dynamic, file_format="MINDIR"):
     """MINDIR (or AIR) via ``mindspore.export``; a dynamic batch uses a ``None`` leading dimension."""
-    import mindspore as ms
+    import mindspore as ms  # lazy: deploy imports MindSpore only where it runs a model (a .ms needs none)
 
     ms.export(net, _export_input(x, dynamic), file_name=path, file_format=file_format)
 
@@ -89,7 +84,7 @@ def write_onnx(net, path, x, dynamic, record=None, optimize=True):
     """ONNX via ``mindspore.onnx.export`` (one ONNX export per process: a second one crashes MindSpore 2.10),
     then the graph passes of :mod:`src.deploy.onnx_graph` (unless ``optimize`` is false) and the model record in
     the file's metadata."""
-    import mindspore as ms
+    import mindspore as ms  # lazy: deploy imports MindSpore only where it runs a model (a .ms needs none)
 
     axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
     ms.onnx.export(net, ms.Tensor(x), file_name=path, input_names=["input"], output_names=["logits"],
@@ -158,59 +153,3 @@ def verify(path, fmt, inputs, references, tolerance):
         raise DeployError(f"exported {fmt} differs from the Cell by {diff:.3g} > verify_tolerance {tolerance:g} "
                           f"x {scale:.3g}; no file written")
     return diff
-
-
-def exported_form(net):
-    """Record form of the exported graph: 'deploy' for a re-parameterized RepGhost net, else 'train'."""
-    from src.models import RepGhostModule
-
-    deployed = any(isinstance(c, RepGhostModule) and c.deploy for _, c in net.cells_and_names())
-    return "deploy" if deployed else "train"
-
-
-def prepare_net(cfg):
-    """The Cell to export (RepGhost re-parameterized unless ``--no_reparam``) and the checkpoint's record."""
-    from src.models import RepGhostModule, reparameterize
-
-    net, record = build_cell(cfg, cfg.ckpt_file)
-    print(f"loaded {cfg.ckpt_file}" if cfg.ckpt_file else
-          "warning: no --ckpt_file given, exporting randomly initialised weights")
-    if any(isinstance(c, RepGhostModule) and not c.deploy for _, c in net.cells_and_names()):
-        if cfg.no_reparam:
-            print("RepGhost: keeping the train form (--no_reparam)")
-        else:
-            reparameterize(net)
-            print("RepGhost: re-parameterized to the deploy form (fused cheap branches; --no_reparam keeps "
-                  "the train form)")
-    return net, record
-
-
-def export_main(cfg):
-    """Entry point of ``export.py``: write, verify, then move the file and its record sidecar into place."""
-    from src.quant.export import export_quantized, is_quantized_export
-    from src.runtime import init_context
-
-    fmt = check_request(cfg)
-    final = output_path(cfg, FORMATS[fmt])
-    ensure_dir(os.path.dirname(final))
-    init_context(cfg)
-    net, source_record = prepare_net(cfg)
-    if is_quantized_export(cfg, net, fmt):  # a QAT checkpoint or --quant ptq: an int8 file (src/quant/export.py)
-        return export_quantized(cfg, net, fmt, final, source_record)
-    record = make_record(cfg, exported_form(net), (source_record or {}).get("class_names"),
-                         batch_size=None if cfg.dynamic_batch else cfg.batch_size)
-    inputs = sample_inputs(cfg)
-    references = eager_outputs(net, inputs)
-    with atomic_path(final) as path:  # verified before it is moved into place; nothing is left on failure
-        write(fmt, net, path, inputs[0], cfg.dynamic_batch, record, cfg.optimize_graph)
-        if not os.path.isfile(path):
-            raise DeployError(f"{fmt} export produced no file")
-        reason = skip_reason(fmt)
-        if reason:
-            print(f"verification skipped: {reason}")
-        else:
-            verify(path, fmt, inputs, references, cfg.verify_tolerance)
-    write_sidecar(final, record)
-    print(f"wrote {final} ({os.path.getsize(final) / 1e6:.2f} MB) and its record "
-          f"{os.path.basename(sidecar_path(final))}")
-    return 0

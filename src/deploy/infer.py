@@ -1,4 +1,5 @@
-"""``infer.py``: top-k predictions of a ``.ckpt``, ``.mindir``, ``.onnx`` or ``.ms`` model on images.
+"""Images in, top-k predictions out: the pieces of ``infer.py`` (:mod:`src.flows.infer`), also used by eval.py,
+the int8 export's verification and the ARM runner's host side.
 
 Preprocessing is ``src.data.transforms.eval_preprocess`` (pure OpenCV + NumPy, equal to the MindSpore eval
 pipeline) with the settings the model file carries (its record), so every runtime sees the input the model was
@@ -9,12 +10,12 @@ import os
 
 import numpy as np
 
+from src.data.decode import read_image
 from src.data.folders import IMG_EXTENSIONS, is_image_file
+from src.data.transforms import eval_preprocess
 from src.errors import DataError
 
 from . import DeployError
-from .labels import class_names
-from .runtimes import open_model
 
 CHUNK = 32  # images per run for models with a dynamic batch (one compile for up to 32 images)
 log = logging.getLogger("ghostnet.infer")
@@ -45,9 +46,6 @@ def list_images(spec):
 def preprocess(paths, cfg, image_size, skip_bad=False):
     """``(inputs, kept paths)``: decoded, resized, centre-cropped and normalised images as one float32 NCHW
     array. A file that does not decode completely is an error naming it, or with ``skip_bad`` a warning."""
-    from src.data.decode import read_image
-    from src.data.transforms import eval_preprocess
-
     arrays, kept = [], []
     for path in paths:
         try:
@@ -89,28 +87,3 @@ def format_predictions(path, row, k, names):
     for rank, idx in enumerate(top_k(row[None], min(k, len(row)))[0], 1):
         lines.append(f"  {rank}. class {idx:4d}  p={row[idx]:.4f}" + (f"  {names[idx]}" if names else ""))
     return lines
-
-
-def infer_main(cfg):
-    """Entry point of ``infer.py``."""
-    if not cfg.model_file:
-        raise DeployError("--model_file is required: a .ckpt, .mindir, .onnx or .ms file")
-    if cfg.top_k < 1:
-        raise DeployError(f"--top_k must be >= 1 (how many classes to print per image), got {cfg.top_k}")
-    paths = list_images(cfg.input)
-    if os.path.splitext(cfg.model_file)[1].lower() in (".ckpt", ".mindir"):
-        from src.runtime import init_context
-
-        init_context(cfg)
-    runner = open_model(cfg, cfg.model_file)
-    inputs, paths = preprocess(paths, cfg, cfg.image_size, skip_bad=os.path.isdir(cfg.input))
-    probs = softmax(predict(runner, inputs))
-    record = runner.record or {}
-    names = class_names(cfg.labels_file, probs.shape[1], record.get("class_names"))
-    if names is None:
-        print(f"note: printing class indices ({probs.shape[1]} classes; pass --labels_file with one name per line)")
-    if cfg.top_k > probs.shape[1]:
-        print(f"note: --top_k {cfg.top_k} is more than the model's {probs.shape[1]} classes: printing all of them")
-    for path, row in zip(paths, probs):
-        print("\n".join(format_predictions(path, row, cfg.top_k, names)))
-    return 0

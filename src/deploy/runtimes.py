@@ -1,15 +1,15 @@
 """One interface over every runtime: ``runner(batch) -> logits`` for a Cell, MINDIR, ONNX or Lite ``.ms`` file.
 
 Export verification and ``infer.py`` both use these, so an exported file is checked by exactly the code that
-later serves it. MindSpore is imported only by the runners that need it (a ``.ms`` file runs without it).
+later serves it. MindSpore is imported only by the runners that need it (a ``.ms`` file runs without it). A
+checkpoint's network is built by :func:`src.flows.network.build_cell` and wrapped in a :class:`CellRunner`.
 """
 import os
 
 import numpy as np
 
-from src.errors import DataError
 from src.extras import available, require
-from src.record import read_sidecar, reconcile
+from src.record import CKPT_KEY, parse_record, read_sidecar
 
 from . import DeployError, lite
 
@@ -24,46 +24,6 @@ def not_a_model(path, fmt, cause=None):
                        "re-export it")
 
 
-def build_cell(cfg, ckpt_file=""):
-    """``(net, record)``: the network of ``cfg.model`` in eval mode, strictly loaded from ``ckpt_file`` when
-    given, and the checkpoint's model record (None without one).
-
-    What the checkpoint's model record holds (model, class count, preprocessing) fills ``cfg`` where the user set
-    nothing (:func:`src.record.reconcile`). A RepGhost network is built in the form its checkpoint was saved in
-    and, with ``cfg.deploy``, a train-form one is re-parameterized after loading. A QAT checkpoint (recognised by
-    its contents) gives its fake-quant network (:mod:`src.quant`).
-    """
-    from src.models import check_input_size, create_model, is_train_form, load_checkpoint_strict, model_family, \
-        read_checkpoint, reparameterize
-
-    params = record = None
-    if ckpt_file:
-        params, record = read_checkpoint(ckpt_file)
-        reconcile(cfg, ckpt_file, record)
-    check_input_size(cfg.model, cfg.image_size)
-    if params is not None:
-        from src.quant.qat import is_qat_checkpoint, load_qat_network
-
-        if is_qat_checkpoint(params, record):
-            return load_qat_network(cfg, ckpt_file, params, record), record
-    kwargs = {"dropout": cfg.dropout}
-    repghost = model_family(cfg.model) == "repghostnet"
-    if repghost:
-        kwargs["deploy"] = bool(cfg.deploy) if params is None else not is_train_form(params)
-    net = create_model(cfg.model, num_classes=cfg.num_classes, **kwargs)
-    if params is not None:
-        try:
-            load_checkpoint_strict(net, ckpt_file, params)
-        except DataError as exc:
-            hint = "" if record else " (a checkpoint without a model record needs --model and --num_classes)"
-            raise DeployError(f"checkpoint does not match --model {cfg.model} --num_classes {cfg.num_classes} "
-                              f"(another architecture, width or class count?){hint}: {exc}") from None
-    if repghost and cfg.deploy:
-        reparameterize(net)
-    net.set_train(False)
-    return net, record
-
-
 class Runner:
     """What every runner shares: ``runner(batch) -> logits``, and ``run_chunks`` for many batches at once."""
 
@@ -73,16 +33,18 @@ class Runner:
 
 
 class CellRunner(Runner):
-    """A MindSpore Cell (any batch size; input size chosen by the caller)."""
+    """A MindSpore Cell (any batch size; input size chosen by the caller); ``form``: the checkpoint's form (train,
+    deploy or qat)."""
 
-    def __init__(self, net, record=None):
+    def __init__(self, net, record=None, form=None):
         self.net = net
         self.input_shape = [-1, 3, -1, -1]
         self.num_classes = net.num_classes
         self.record = record
+        self.form = form
 
     def __call__(self, batch):
-        import mindspore as ms
+        import mindspore as ms  # lazy: deploy imports MindSpore only where it runs a model (a .ms needs none)
 
         return self.net(ms.Tensor(np.ascontiguousarray(batch, dtype=np.float32))).asnumpy()
 
@@ -91,6 +53,7 @@ class MindirRunner(Runner):
     """A ``.mindir`` file through ``mindspore.load`` + ``nn.GraphCell``; input shape read from the MindIR proto."""
 
     def __init__(self, path):
+        # lazy: deploy imports MindSpore only where it runs a model (a .ms needs none)
         import mindspore as ms
         from google.protobuf.message import DecodeError
         from mindspore.train import mind_ir_pb2
@@ -115,7 +78,7 @@ class MindirRunner(Runner):
             raise not_a_model(path, "MINDIR", exc) from None
 
     def __call__(self, batch):
-        import mindspore as ms
+        import mindspore as ms  # lazy: deploy imports MindSpore only where it runs a model (a .ms needs none)
 
         return self.cell(ms.Tensor(np.ascontiguousarray(batch, dtype=np.float32))).asnumpy()
 
@@ -156,6 +119,7 @@ def onnx_session(path, threads=0):
     that :mod:`src.deploy.onnx_graph` aligns the graph for), ``threads`` intra-op threads (0: onnxruntime's
     default, one per physical core) and no spin-waiting: spinning worker threads took the CPU from everything else
     on a loaded 2-core machine (GhostNet 1.0x, 2 threads: 1.9x slower with spinning, benchmarks in the README)."""
+    # lazy: onnxruntime is optional (src.extras); open_runner asks for it before a session is made
     import onnxruntime as ort
     from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument, InvalidProtobuf
 
@@ -173,8 +137,6 @@ def onnx_session(path, threads=0):
 
 def onnx_record(session):
     """The model record an exported ONNX file carries in its metadata (``export.py`` writes it), or None."""
-    from src.record import CKPT_KEY, parse_record
-
     raw = session.get_modelmeta().custom_metadata_map.get(CKPT_KEY)
     return parse_record(raw, "ONNX metadata") if raw else None
 
@@ -184,35 +146,27 @@ def onnxruntime_available():
     return available("onnxruntime")
 
 
-def open_runner(path, cfg=None):
-    """A runner for ``path`` chosen by its extension (``.ckpt`` needs ``cfg`` to build the network)."""
+def model_kind(path):
+    """What kind of model file ``path`` is by its extension (ckpt, mindir, onnx or lite); refuses other
+    extensions and missing files."""
     kind = EXTENSIONS.get(os.path.splitext(path)[1].lower())
     if kind is None:
         raise DeployError(f"cannot run '{path}': expected one of {', '.join(EXTENSIONS)}")
     if not os.path.isfile(path):
         raise DeployError(f"model file not found: {path}")
+    return kind
+
+
+def open_runner(path):
+    """A runner for an exported file (``.mindir``, ``.onnx`` or ``.ms``) chosen by its extension; the runner
+    holds what the file fixes (input shape, class count) and its record. A checkpoint has no graph of its own:
+    its network is built from the configuration (:func:`src.flows.model.open_model`)."""
+    kind = model_kind(path)
     if kind == "ckpt":
-        return CellRunner(*build_cell(cfg, path))
+        raise ValueError(f"{path} is a checkpoint: open it with src.flows.model.open_model (its network is built)")
     if kind == "mindir":
         return MindirRunner(path)
     if kind == "onnx":
         require("onnxruntime", "running .onnx files")
         return OnnxRunner(path)
     return LiteRunner(path)
-
-
-def open_model(cfg, path):
-    """A runner for any model file, with ``cfg`` completed and checked against what the file is.
-
-    A checkpoint fills ``cfg`` from its model record (see :func:`build_cell`). An exported graph is fixed to an
-    input size and a class count: both are read from the file itself, and its record (sidecar ``<file>.json``,
-    or ONNX metadata) supplies the model name, preprocessing and class names. A flag that contradicts the file is
-    a one-line error; without a record, one warning names the values that are guesses.
-    """
-    runner = open_runner(path, cfg)
-    if isinstance(runner, CellRunner):
-        return runner
-    size = runner.input_shape[2]
-    reconcile(cfg, path, runner.record, graph={"num_classes": runner.num_classes,
-                                               "image_size": size if size > 0 else None})
-    return runner

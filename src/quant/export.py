@@ -1,4 +1,5 @@
-"""``export.py`` for quantized models: a QAT checkpoint, or a float checkpoint with ``--quant ptq``.
+"""The int8 files ``export.py`` writes (:mod:`src.flows.export_int8`) for a QAT checkpoint, or a float checkpoint
+with ``--quant ptq``:
 
 - ONNX: the QDQ graph with int8 weights (:mod:`.onnx_qdq`), run by onnxruntime with int8 kernels.
 - MINDIR: the fake-quant network itself (float ops simulating int8; exact in MindSpore).
@@ -12,39 +13,20 @@ with the fake-quant Cell: top-1 agreement and max logit difference are printed, 
 fake-quant MINDIR: ``qat``).
 """
 import json
-import os
 
 import numpy as np
 
+from src.deploy.export import eager_outputs, write_mindir
 from src.extras import require
-from src.files import atomic_path
-from src.record import CKPT_KEY, make_record, write_sidecar
+from src.record import CKPT_KEY
 
 from . import QuantError
 from .calibrate import batched, calibration_images, eager_batches, post_training_quantize
+from .lite import to_lite_scheme, write_int8_ms
 from .onnx_qdq import build_model, onnx
 from .qat import QuantScheme, is_qat_network, scheme_of_network
 
-QUANT_MODES = ("none", "ptq")
 QUANT_FORMATS = ("ONNX", "MINDIR_LITE", "MINDIR")
-
-
-def check_quant_args(cfg):
-    """Refuse impossible quantization options before any work."""
-    if cfg.quant not in QUANT_MODES:
-        raise QuantError(f"--quant must be one of {', '.join(QUANT_MODES)}, got {cfg.quant!r}")
-    if cfg.quant == "ptq" and not cfg.calib_data:
-        raise QuantError("--quant ptq needs calibration images: --calib_data DIR (a folder of images, e.g. the "
-                         "training set) [--calib_samples N]")
-    for folder_key, count_key in (("calib_data", "calib_samples"), ("quant_verify_data", "quant_verify_samples")):
-        folder, count = getattr(cfg, folder_key), getattr(cfg, count_key)
-        if folder and not os.path.isdir(folder):
-            raise QuantError(f"--{folder_key} {folder} is not a directory of images")
-        if count < 1:
-            raise QuantError(f"--{count_key} must be >= 1, got {count}")
-    if not 0.0 <= cfg.quant_min_agreement <= 1.0:
-        raise QuantError(f"--quant_min_agreement is a fraction of the verification images in [0, 1], got "
-                         f"{cfg.quant_min_agreement}")
 
 
 def is_quantized_export(cfg, net, fmt):
@@ -81,8 +63,6 @@ def verification_batch(cfg):
 
 def cell_logits(net, images):
     """The fake-quant Cell's logits, eagerly (PyNative)."""
-    from src.deploy.export import eager_outputs
-
     return np.concatenate(eager_outputs(net, eager_batches(images)))
 
 
@@ -101,8 +81,6 @@ def compare(fmt, outputs, references, what, min_agreement):
 def lite_references(net, images, references):
     """Switch ``net`` to the per-tensor weights a Lite 2.0 ``.ms`` holds; the ``.ms`` is then verified against
     that Cell, and how often it agrees with the checkpoint's own (per-channel) Cell is printed."""
-    from .lite import to_lite_scheme
-
     if not to_lite_scheme(net):
         return references
     per_tensor = cell_logits(net, images)
@@ -117,8 +95,6 @@ def lite_references(net, images, references):
 def write(fmt, net, path, cfg, record):
     """Write the quantized ``net`` as ``fmt`` to ``path`` (ONNX files also carry ``record`` inside); returns the
     record form of the file."""
-    from src.deploy.export import write_mindir
-
     if fmt == "ONNX":
         model = build_model(net, cfg.image_size, cfg.batch_size, cfg.dynamic_batch)
         onnx.helper.set_model_props(model, {CKPT_KEY: json.dumps(record)})
@@ -127,16 +103,12 @@ def write(fmt, net, path, cfg, record):
         write_mindir(net, path, np.zeros((cfg.batch_size, 3, cfg.image_size, cfg.image_size), np.float32),
                      cfg.dynamic_batch)
     else:
-        from .lite import write_int8_ms
-
         write_int8_ms(net, path, cfg)
 
 
-def export_quantized(cfg, net, fmt, final, source_record):
-    """Quantize (PTQ) if needed, write ``fmt``, verify it in its runtime, move it to ``final`` with its record."""
-    from src.deploy.infer import predict
-    from src.deploy.runtimes import open_runner
-
+def quantize_for_export(cfg, net):
+    """Quantize float ``net`` by PTQ on ``--calib_data`` (in place; a QAT network is already quantized) and put it
+    in eval mode; returns where its quantization comes from: 'qat' or 'ptq'."""
     source = "qat"
     if not is_qat_network(net):
         scheme = QuantScheme.from_config(cfg)
@@ -146,19 +118,18 @@ def export_quantized(cfg, net, fmt, final, source_record):
               f"of {cfg.calib_data}")
         source = "ptq"
     net.set_train(False)
-    images, what = verification_batch(cfg)
+    return source
+
+
+def int8_references(net, fmt, images):
+    """The fake-quant Cell's logits the written ``fmt`` file must agree with (for ``.ms``: the per-tensor Cell)."""
     references = cell_logits(net, images)
     if fmt == "MINDIR_LITE":
         references = lite_references(net, images, references)
+    return references
+
+
+def quant_facts(net, source):
+    """The ``quant`` entry of an int8 file's record: where the quantization comes from, and its scheme."""
     scheme = scheme_of_network(net)
-    form = "qat" if fmt == "MINDIR" else "int8"
-    record = make_record(cfg, form, (source_record or {}).get("class_names"),
-                         batch_size=None if cfg.dynamic_batch else cfg.batch_size,
-                         quant={"source": source, "per_channel": scheme.per_channel,
-                                "keep_float": list(scheme.keep_float)})
-    with atomic_path(final) as path:  # verified before it is moved into place; nothing is left on failure
-        write(fmt, net, path, cfg, record)
-        compare(fmt, predict(open_runner(path), images), references, what, cfg.quant_min_agreement)
-    write_sidecar(final, record)
-    print(f"wrote {final} ({os.path.getsize(final) / 1e6:.2f} MB, form {form})")
-    return 0
+    return {"source": source, "per_channel": scheme.per_channel, "keep_float": list(scheme.keep_float)}

@@ -8,19 +8,17 @@ For a QAT checkpoint (or a float one, quantized by PTQ on ``--calib_data`` first
 - every conv / dense layer: int8 or float, per-channel scale range and the weight error ``||q(w) - w|| / ||w||``,
 
 worst first, and writes them to ``output_dir/quant_report.json``. Options as ``export.py`` (same config section).
+The tables are made here; the command's flow is :func:`src.flows.quant_report.report_main`.
 """
 import contextlib
-import json
-import os
 import sys
 
+import mindspore as ms
 import numpy as np
 
-from . import QuantError
-from .calibrate import batched, calibration_images, post_training_quantize
 from .fake_quant import ActQuant, GateQuant
 from .fold import QuantConv, QuantDense
-from .qat import QuantScheme, is_qat_network, quantizers
+from .qat import quantizers
 
 REPORT_SAMPLES = 64
 
@@ -51,8 +49,6 @@ def float_reference(net):
 
 def _capture(net, images):
     """``{quantizer path: (input, output)}`` of one eager forward pass over ``images``."""
-    import mindspore as ms
-
     seen, handles = {}, []
 
     def hook(name):
@@ -117,34 +113,8 @@ def print_tables(acts, weights, top):
               f"{r['weight_error']:8.5f}")
 
 
-def report_main(cfg):
-    """Entry point of ``python -m src.quant.report``."""
-    import mindspore as ms
-
-    from src.deploy.runtimes import build_cell
-    from src.files import atomic_write
-    from src.runtime import init_context
-
-    if not cfg.calib_data:
-        raise QuantError("--calib_data DIR is required: the report runs real images through the network")
-    init_context(cfg)
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    net = build_cell(cfg, cfg.ckpt_file)[0]
-    if not is_qat_network(net):
-        calib = calibration_images(cfg.calib_data, cfg.calib_samples, cfg)
-        post_training_quantize(net, batched(calib, 32), QuantScheme.from_config(cfg), cfg.quant_calib_method)
-        print(f"{cfg.ckpt_file or 'random weights'}: float checkpoint, quantized by PTQ on {len(calib)} images")
-    images = calibration_images(cfg.calib_data, min(REPORT_SAMPLES, cfg.calib_samples), cfg, seed=1)
-    acts, weights = activation_rows(net, images), weight_rows(net)
-    print_tables(acts, weights, top=25)
-    path = os.path.join(cfg.output_dir, "quant_report.json")
-    with atomic_write(path, "w") as f:
-        json.dump({"checkpoint": cfg.ckpt_file, "activations": acts, "weights": weights}, f, indent=1)
-    print(f"\nwrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m src.quant.report: this module's entry point runs the report flow
     from src.config import run_cli
+    from src.flows.quant_report import report_main
 
     sys.exit(run_cli(report_main, "export"))

@@ -1,20 +1,18 @@
-"""Quantization-aware training inside ``train.py``: the checks, the network set-up and the per-epoch schedule.
+"""Quantization-aware training inside ``train.py``: the checks, the validation network, the per-epoch schedule
+and the record of QAT checkpoints.
 
 ``train.py --qat true`` (any recipe) fine-tunes the fake-quant network: the float model is built, the
 ``--pretrained`` checkpoint loaded (a float one, a deployed RepGhost one, or a QAT one to continue from), the
 network turned into its QAT form (:func:`~.qat.quantize_network`) and its activation ranges calibrated on
-``qat_calib_batches`` training batches; then observers track ranges by EMA until ``qat_freeze_observer_epochs``
-and folded BatchNorms use batch statistics until ``qat_freeze_bn_epochs`` (torchvision's recipe), fake quant
-starting after ``qat_quant_delay`` steps.
+``qat_calib_batches`` training batches (:func:`src.train.trainer.prepare_qat`); then observers track ranges by EMA
+until ``qat_freeze_observer_epochs`` and folded BatchNorms use batch statistics until ``qat_freeze_bn_epochs``
+(torchvision's recipe), fake quant starting after ``qat_quant_delay`` steps.
 """
 import os
-from itertools import islice
 
 from ..errors import ConfigError
-from ..models import model_family, read_checkpoint, reparameterize
-from ..models.repghost import is_train_form
+from ..models import model_family, read_checkpoint
 from ..record import make_record
-from .calibrate import calibrate
 from .fake_quant import W_QMAX
 from .qat import QuantScheme, is_qat_checkpoint, quantize_network, set_bn_frozen, set_observing
 
@@ -47,35 +45,6 @@ def check_qat_config(cfg):
             raise ConfigError(f"--pretrained {cfg.pretrained} is a deployed (re-parameterized) checkpoint, which "
                               f"only RepGhost models have; {cfg.model} needs its train-form checkpoint")
     QuantScheme.from_config(cfg)  # validates quant_keep_float, qat_observer_decay, qat_quant_delay
-
-
-def prepare_qat(net, cfg, train_ds, log):
-    """The QAT network of float ``net``: ``--pretrained`` loaded, quantized, calibrated on ``train_ds`` (skipped
-    when ``train_ds`` is None, i.e. on resume, or when the pretrained checkpoint is already QAT). A new QAT run
-    without ``--pretrained`` is allowed (smoke tests) but logs a warning: it quantizes a random network."""
-    from ..train.checkpoint import load_for_finetune
-
-    params, record = read_checkpoint(cfg.pretrained) if cfg.pretrained else ({}, None)
-    qat_pretrained = bool(params) and is_qat_checkpoint(params, record)
-    if params and model_family(cfg.model) == "repghostnet" and not qat_pretrained and not is_train_form(params):
-        reparameterize(net)  # a deployed RepGhost checkpoint: load it into the deployed form
-    if params and not qat_pretrained:
-        load_for_finetune(net, cfg.pretrained, log, cfg.model)
-    scheme = QuantScheme.from_config(cfg)
-    quantize_network(net, scheme)
-    if qat_pretrained:
-        load_for_finetune(net, cfg.pretrained, log, cfg.model)
-        log.info("QAT: continuing from the quantization-aware checkpoint %s", cfg.pretrained)
-    elif train_ds is not None:
-        if not params:
-            log.warning("QAT without --pretrained: quantizing a randomly initialised %s (QAT fine-tunes a trained "
-                        "network; pass --pretrained CKPT)", cfg.model)
-        batches = (images for images, _ in train_ds.create_tuple_iterator(num_epochs=1))
-        count = calibrate(net, islice(batches, cfg.qat_calib_batches), cfg.quant_calib_method)
-        log.info("QAT: %s; activation ranges calibrated on %d training batches", scheme.describe(), count)
-    if cfg.freeze_bn:
-        set_bn_frozen(net, True)
-    return net
 
 
 def qat_eval_network(eval_net, cfg):

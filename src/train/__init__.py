@@ -1,1 +1,1 @@
-"""Training and evaluation: optimizer/schedule, train step with EMA, checkpoints, metrics, the loop."""
+"""Training: optimizer/schedule, train step with EMA, checkpoints, metrics (also eval.py's), the steps of a run."""

@@ -1,8 +1,7 @@
-"""The training loop behind ``train.py``.
-
-``train()`` reads as its steps: check the request (before anything is written), build the data, build the model
-and its training step, open the outputs, run the epochs, finish. A new run never mixes with an old one: a used
-output directory is refused unless the run resumes from it.
+"""The steps of a training run; ``train.py``'s flow (:func:`src.flows.train.train`) reads as them: check the
+request (before anything is written), build the data, build the model and its training step, open the outputs,
+run the epochs, finish. A new run never mixes with an old one: a used output directory is refused unless the run
+resumes from it.
 """
 import hashlib
 import logging
@@ -12,6 +11,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from itertools import islice
 
 import mindspore as ms
 import numpy as np
@@ -21,14 +21,15 @@ from ..config import save_config
 from ..data import create_dataset, describe_dataset, rank_data_path
 from ..errors import ConfigError, DataError, OutputError, ProjectError
 from ..files import atomic_write, ensure_dir, remove_stale_temps
-from ..models import check_input_size, create_model, read_checkpoint, write_checkpoint
+from ..models import (check_input_size, create_model, is_train_form, model_family, read_checkpoint, reparameterize,
+                      write_checkpoint)
 from ..quant import training as qat
+from ..quant.calibrate import calibrate
+from ..quant.qat import QuantScheme, is_qat_checkpoint, quantize_network, set_bn_frozen
 from ..record import check_classes, make_record
-from ..runtime import init_context
 from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate
-from .distributed import init_distributed
 from .dropout import attach_step_clock, use_step_dropout
-from .metrics import MetricsLog, evaluate, plot_curves
+from .metrics import MetricsLog, evaluate
 from .schedule import warmup_cosine_lr
 from .step import EMA, OPTIMIZERS, LossSum, TrainStep, epoch_loss, loss_scale_sense, make_optimizer
 
@@ -184,10 +185,10 @@ def build_data(cfg, rank, world, start_epoch):
 def build_model(cfg, data, rank, world, log, resume_params):
     """Network (fine-tuned / frozen BN / AMP as asked), optimizer with the per-step LR, EMA, training step and a
     separate evaluation network; a resumed run restores every parameter and optimizer slot. With ``--qat`` both
-    networks are the fake-quant ones (:mod:`src.quant.training`), calibrated on training batches unless resumed."""
+    networks are the fake-quant ones (:func:`prepare_qat`), calibrated on training batches unless resumed."""
     net = create_model(cfg.model, num_classes=cfg.num_classes, dropout=cfg.dropout)
     if cfg.qat:
-        net = qat.prepare_qat(net, cfg, None if resume_params is not None else data.train, log)
+        net = prepare_qat(net, cfg, None if resume_params is not None else data.train, log)
     elif cfg.pretrained:
         load_for_finetune(net, cfg.pretrained, log, cfg.model)
     if cfg.freeze_bn:
@@ -232,37 +233,31 @@ def open_outputs(cfg, rank, run_log, class_names, start_epoch):
     return metrics
 
 
-def train(cfg):
-    """Run a full training job from a resolved config; returns the process exit code."""
-    check_train_config(cfg)
-    init_context(cfg)
-    rank, world = init_distributed(cfg)
-    run_log = RunLog(rank)
-    try:
-        check_output_dir(cfg, bool(cfg.resume))
-        resume_params, start_epoch, best = read_resume_state(cfg.resume) if cfg.resume else (None, 0, 0.0)
-        check_resume_epochs(cfg.resume, start_epoch, cfg.epochs)
-        data = build_data(cfg, rank, world, start_epoch)
-        model = build_model(cfg, data, rank, world, run_log.log, resume_params)
-        metrics = open_outputs(cfg, rank, run_log, data.class_names, start_epoch)
-        log = run_log.log
-        if cfg.resume:
-            log.info("resumed from %s at epoch %d (step %d, lr %.6g, best val top-1 %.4f)", cfg.resume, start_epoch,
-                     int(model.optimizer.global_step.asnumpy()),
-                     model.rates[min(start_epoch * data.steps, len(model.rates) - 1)], best)
-        log.info("training %s on %s: %d classes, %d steps/epoch x %d epochs, batch %d x %d device(s)", cfg.model,
-                 data.name, cfg.num_classes, data.steps, cfg.epochs, cfg.batch_size, world)
-        best = run_epochs(cfg, rank, world, data, model, metrics, log, start_epoch, best)
-        log.info("rank %d trainable-parameter digest %s", rank, parameter_digest(model.net))
-        if rank == 0:
-            plot_curves(metrics.read(), os.path.join(cfg.output_dir, "curves.png"))
-            log.info("done%s; outputs in %s", f": best val top-1 {best:.4f}" if data.val is not None else "",
-                     cfg.output_dir)
-        return 0
-    except Interrupted:
-        return INTERRUPTED
-    finally:
-        run_log.close()
+def prepare_qat(net, cfg, train_ds, log):
+    """The QAT network of float ``net``: ``--pretrained`` loaded, quantized, calibrated on ``train_ds`` (skipped
+    when ``train_ds`` is None, i.e. on resume, or when the pretrained checkpoint is already QAT). A new QAT run
+    without ``--pretrained`` is allowed (smoke tests) but logs a warning: it quantizes a random network."""
+    params, record = read_checkpoint(cfg.pretrained) if cfg.pretrained else ({}, None)
+    qat_pretrained = bool(params) and is_qat_checkpoint(params, record)
+    if params and model_family(cfg.model) == "repghostnet" and not qat_pretrained and not is_train_form(params):
+        reparameterize(net)  # a deployed RepGhost checkpoint: load it into the deployed form
+    if params and not qat_pretrained:
+        load_for_finetune(net, cfg.pretrained, log, cfg.model)
+    scheme = QuantScheme.from_config(cfg)
+    quantize_network(net, scheme)
+    if qat_pretrained:
+        load_for_finetune(net, cfg.pretrained, log, cfg.model)
+        log.info("QAT: continuing from the quantization-aware checkpoint %s", cfg.pretrained)
+    elif train_ds is not None:
+        if not params:
+            log.warning("QAT without --pretrained: quantizing a randomly initialised %s (QAT fine-tunes a trained "
+                        "network; pass --pretrained CKPT)", cfg.model)
+        batches = (images for images, _ in train_ds.create_tuple_iterator(num_epochs=1))
+        count = calibrate(net, islice(batches, cfg.qat_calib_batches), cfg.quant_calib_method)
+        log.info("QAT: %s; activation ranges calibrated on %d training batches", scheme.describe(), count)
+    if cfg.freeze_bn:
+        set_bn_frozen(net, True)
+    return net
 
 
 def step_stream(cfg, data, model, epochs):

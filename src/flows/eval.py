@@ -1,32 +1,30 @@
 """``eval.py``: top-1/top-5 (and per-class accuracy) of a checkpoint or an exported MINDIR / ONNX / ``.ms`` file.
 
-Every model file goes through the deploy runtimes (``open_model``), so eval.py and infer.py run a model the same
-way and read the same facts from it: the class count, input size and preprocessing it carries, refusing flags or
+Every model file is opened by :func:`src.flows.model.open_model`, so eval.py and infer.py run a model the same way
+and read the same facts from it: the class count, input size and preprocessing it carries, refusing flags or
 datasets that contradict them (:mod:`src.record`).
 """
 import json
 import os
 
-from ..data import create_dataset, describe_dataset, rank_data_path
-from ..deploy.infer import predict
-from ..deploy.runtimes import CellRunner, open_model
-from ..errors import ConfigError
-from ..files import atomic_write, ensure_dir
-from ..record import check_classes
-from ..runtime import init_context
-from .metrics import evaluate
+from src.data import create_dataset, describe_dataset, rank_data_path
+from src.deploy.infer import predict
+from src.deploy.runtimes import CellRunner
+from src.errors import ConfigError
+from src.files import atomic_write, ensure_dir
+from src.record import check_classes
+from src.runtime import init_context
+from src.train.metrics import evaluate
+
+from .model import open_model
+
+CELL_FORMS = {"qat": "fake-quant int8, QAT checkpoint", "deploy": "deploy form", "train": "train form"}
 
 
 def describe(runner, path):
     """What is evaluated: the file kind and, for a checkpoint, its form (an int8 file says so)."""
     if isinstance(runner, CellRunner):
-        from src.models import RepGhostModule
-        from src.quant.qat import is_qat_network
-
-        if is_qat_network(runner.net):
-            return "fake-quant int8, QAT checkpoint"
-        deploy = any(isinstance(c, RepGhostModule) and c.deploy for _, c in runner.net.cells_and_names())
-        return "deploy form" if deploy else "train form"
+        return CELL_FORMS[runner.form]
     kind = os.path.splitext(path)[1][1:].upper()
     return f"{kind}, int8" if (runner.record or {}).get("form") == "int8" else kind
 
