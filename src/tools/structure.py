@@ -1,4 +1,4 @@
-"""The shape of the code, read with ``ast`` only (nothing of the project is imported): ``python -m src.tools.structure``.
+"""Import graph, layers and flows of the code, read with ``ast`` (nothing imported): ``python -m src.tools.structure``.
 
 It lists the entry scripts and the modules and packages under ``src/``, the imports between them (top-level and
 function-local ones, relative imports resolved), the import cycles between modules and between packages, every
@@ -17,8 +17,10 @@ Words used in the output:
   entry point (``python -m ...``): listed apart, never counted as a library's import.
 - *cfg walk*: from every flow an entry point runs (``run_cli(flow, ...)``), follow each call that passes the
   configuration object on, depth first in source order, noting the module the walk is in after each call and each
-  return. A *re-entry* is arriving in a module the walk has already left; an *upward call* passes ``cfg`` from a
-  lower layer to a higher one.
+  return. A *re-entry* is arriving in a module the walk has already left (a flow that calls five library functions
+  in turn re-enters itself four times: that is its job, so re-entries into the flow's own module are counted
+  apart); a *call-back* calls into a module that is already on the call stack below the caller (A -> B -> A); an
+  *upward call* passes ``cfg`` from a lower layer to a higher one.
 """
 import argparse
 import ast
@@ -72,6 +74,7 @@ class Walk:
     calls: int = 0
     trail: list = field(default_factory=list)     # the modules the walk is in, consecutive repeats merged
     upward_calls: list = field(default_factory=list)
+    callbacks: list = field(default_factory=list)  # calls into a module already on the call stack below
 
     @property
     def visits(self):
@@ -83,9 +86,10 @@ class Walk:
 
     @property
     def library_reentries(self):
-        """Re-entries into modules other than the flow's own (an orchestrator returns to itself by design)."""
+        """Re-entries into library modules: not the flow's own module nor any other of ``src.flows`` (an
+        orchestrator returns to itself after each call by design)."""
         own = self.flow.split(":")[0]
-        return sum(n - 1 for m, n in self.visits.items() if m != own)
+        return sum(n - 1 for m, n in self.visits.items() if m != own and Project.room(m) not in FLOW_ROOMS)
 
 
 class Project:
@@ -151,10 +155,11 @@ class Project:
         return None
 
     def _targets(self, module, node):
-        """``[(dotted module, bound name, imported name)]`` of an import statement (relative imports resolved):
-        ``from a import b`` gives ``a.b`` when that is a module, else ``a``."""
+        """``[(dotted module, bound name, imported name or None)]`` of an import statement (relative imports
+        resolved): ``from a import b`` gives ``(a.b, b, None)`` when ``a.b`` is a module, else ``(a, b, b)``;
+        ``import a.b as c`` gives ``(a.b, c, None)``."""
         if isinstance(node, ast.Import):
-            return [(a.name, a.asname or a.name.split(".")[0], a.name) for a in node.names]
+            return [(a.name, a.asname or a.name.split(".")[0], None) for a in node.names]
         base = node.module or ""
         if node.level:
             package = self._package_of(module).split(".")
@@ -163,14 +168,19 @@ class Project:
         out = []
         for alias in node.names:
             full = f"{base}.{alias.name}"
-            out.append((full if full in self.files else base, alias.asname or alias.name, alias.name))
+            bound = alias.asname or alias.name
+            out.append((full, bound, None) if full in self.files else (base, bound, alias.name))
         return out
 
-    def _reason(self, module, node):
+    def _reason(self, module, node, previous=None):
+        """The ``# lazy:`` reason of an import statement: on its own lines or on a comment line directly above it;
+        an import that follows another import (blank lines between allowed) shares that one's reason."""
         lines = self.lines[module]
         for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
             if LAZY_MARK in lines[number - 1]:
                 return lines[number - 1].split(LAZY_MARK, 1)[1].strip()
+        if previous is not None and not any(line.strip() for line in lines[previous[0]:node.lineno - 1]):
+            return previous[1]
         above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
         return above.split(LAZY_MARK, 1)[1].strip() if above.startswith(LAZY_MARK) else ""
 
@@ -178,11 +188,15 @@ class Project:
         found = []
 
         def visit(node, kind):
+            previous = None  # (last line, reason) of the import statement just before, for a run of imports
             for child in ast.iter_child_nodes(node):
+                if not isinstance(child, (ast.Import, ast.ImportFrom)):
+                    previous = None
                 if isinstance(child, (ast.Import, ast.ImportFrom)):
+                    reason = self._reason(module, child, previous) if kind == "local" else ""
+                    previous = (child.end_lineno or child.lineno, reason)
                     for dotted, _, _ in self._targets(module, child):
                         target = self._project_target(dotted)
-                        reason = self._reason(module, child) if kind == "local" else ""
                         if target is not None:
                             found.append(Import(module, target, child.lineno, kind, True, reason))
                         elif kind != "top":
@@ -259,16 +273,13 @@ class Project:
             table[node.name] = ("func", module, node.name)
         elif isinstance(node, ast.ClassDef):
             table[node.name] = ("class", module, node.name)
-        elif isinstance(node, ast.Import):
-            for dotted, bound, _ in self._targets(module, node):
-                if self._project_target(dotted):
-                    table[bound] = ("module", dotted if bound != dotted.split(".")[0] else bound)
-        elif isinstance(node, ast.ImportFrom):
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for dotted, bound, name in self._targets(module, node):
-                if dotted in self.files and dotted.rsplit(".", 1)[-1] == name:
-                    table[bound] = ("module", dotted)
-                elif dotted in self.files:
+                if name is not None and dotted in self.files:
                     table[bound] = ("symbol", dotted, name)
+                elif name is None and self._project_target(dotted):
+                    plain = isinstance(node, ast.Import) and bound == dotted.split(".")[0]
+                    table[bound] = ("module", bound if plain else dotted)
         elif isinstance(node, (ast.If, ast.Try)):
             for child in node.body + getattr(node, "orelse", []) + getattr(node, "finalbody", []):
                 self._bind(module, child, table)
@@ -358,11 +369,17 @@ class Project:
         return out
 
     def walk(self, entry, flow, var="cfg"):
+        """The walk of ``var`` from ``flow`` ("module:function"); ``var`` None follows every project call instead,
+        walking each function's body once (a later call of it counts as a visit)."""
         module, qualname = flow.split(":")
         result = Walk(entry, flow)
+        expanded = set()
 
-        def go(module, qualname, node, var, stack):
+        def go(module, qualname, node, var, stack, modules):
             result.trail.append(module)
+            if var is None and (module, qualname) in expanded:
+                return
+            expanded.add((module, qualname))
             scope = self._local_scope(module, node)
             calls = sorted((c for c in ast.walk(node) if isinstance(c, ast.Call)),
                            key=lambda c: (c.lineno, c.col_offset))
@@ -370,24 +387,27 @@ class Project:
                 callee = self._callee(call, scope)
                 if callee is None or (callee[0], callee[1]) in stack:
                     continue
-                param = self._receiving(call, var, callee[2], callee[3])
-                if param is None:
+                param = self._receiving(call, var, callee[2], callee[3]) if var is not None else None
+                if param is None and var is not None:
                     continue
                 result.calls += 1
                 up, down = self.layer(self.room(module)), self.layer(self.room(callee[0]))
                 if up is not None and down is not None and down < up:
                     result.upward_calls.append(f"{module}:{qualname} -> {callee[0]}:{callee[1]}")
-                go(callee[0], callee[1], callee[2], param, stack | {(callee[0], callee[1])})
+                if callee[0] != module and callee[0] in modules:
+                    result.callbacks.append(" -> ".join(modules[modules.index(callee[0]):] + [callee[0]]))
+                go(callee[0], callee[1], callee[2], param, stack | {(callee[0], callee[1])},
+                   modules + ([callee[0]] if callee[0] != module else []))
                 result.trail.append(module)
 
         node = self._function(module, qualname)
-        go(module, qualname, node, var, {(module, qualname)})
+        go(module, qualname, node, var, {(module, qualname)}, [module])
         merged = [m for i, m in enumerate(result.trail) if i == 0 or result.trail[i - 1] != m]
         result.trail = merged
         return result
 
-    def walks(self):
-        return [self.walk(entry, flow) for entry, flow in self.flows()]
+    def walks(self, var="cfg"):
+        return [self.walk(entry, flow, var) for entry, flow in self.flows()]
 
 
 def _is_main_guard(test):
@@ -460,7 +480,12 @@ def measure(root=ROOT):
     project = Project(root)
     rooms = project.rooms()
     locals_ = project.local_imports()
-    walks = project.walks()
+
+    def walks(var):
+        return [{"entry": w.entry, "flow": w.flow, "calls": w.calls, "trail": w.trail, "visits": dict(w.visits),
+                 "reentries": w.reentries, "library_reentries": w.library_reentries, "callbacks": w.callbacks,
+                 "upward_calls": w.upward_calls} for w in project.walks(var)]
+
     return {
         "root": project.root,
         "rooms": rooms,
@@ -476,9 +501,8 @@ def measure(root=ROOT):
         "unexplained_local_imports": [asdict(i) for i in locals_ if not i.reason],
         "arrows_up": [asdict(i) for i in project.arrows_up()],
         "library_imports_of_flows": [asdict(i) for i in project.flow_imports()],
-        "walks": [{"entry": w.entry, "flow": w.flow, "calls": w.calls, "trail": w.trail,
-                   "visits": dict(w.visits), "reentries": w.reentries, "library_reentries": w.library_reentries,
-                   "upward_calls": w.upward_calls} for w in walks],
+        "walks": walks("cfg"),
+        "call_walks": walks(None),
     }
 
 
@@ -523,11 +547,22 @@ def report(data, out=sys.stdout):
         f"{len(data['main_block_imports'])}")
     for imp in data["main_block_imports"]:
         say(f"  {_where(imp)} imports {imp['target']}")
-    say("cfg walks (calls passing cfg on, depth first; re-entry = arriving in a module already left):")
-    for w in data["walks"]:
+    say("cfg walks (calls passing cfg on, depth first; re-entry = arriving in a module already left; call-back = "
+        "calling into a module already on the stack):")
+    _walks(say, data["walks"])
+    say("call walks (every project call, each function walked once):")
+    _walks(say, data["call_walks"], visits=False)
+
+
+def _walks(say, walks, visits=True):
+    for w in walks:
         say(f"  {w['entry']} -> {w['flow']}: {w['calls']} calls, {len(w['visits'])} modules, {w['reentries']} "
-            f"re-entries ({w['library_reentries']} into libraries), {len(w['upward_calls'])} upward calls")
-        say("    visits: " + ", ".join(f"{m} {n}" for m, n in sorted(w["visits"].items(), key=lambda kv: -kv[1])))
+            f"re-entries ({w['library_reentries']} into libraries), {len(w['callbacks'])} call-backs, "
+            f"{len(w['upward_calls'])} upward calls")
+        if visits:
+            say("    visits: " + ", ".join(f"{m} {n}" for m, n in sorted(w["visits"].items(), key=lambda kv: -kv[1])))
+        for call in w["callbacks"]:
+            say(f"    call-back: {call}")
         for call in w["upward_calls"]:
             say(f"    upward: {call}")
 
