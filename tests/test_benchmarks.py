@@ -8,12 +8,13 @@ import sys
 import pytest
 
 from deploy_helpers import exported
-from helpers import ROOT
+from helpers import ROOT, run_main
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """One ``--quick`` run, with an already exported quickstart-shaped ONNX added as an extra file row."""
+    """One ``--quick`` run, with an already exported quickstart-shaped ONNX added as an extra file row (~45 s: every
+    test that uses it is marked slow)."""
     base = str(tmp_path_factory.getbasetemp() / "deploy")
     os.makedirs(base, exist_ok=True)
     extra, _ = exported(base, "ghostnet_050", "ONNX")
@@ -28,6 +29,7 @@ def quick_run(tmp_path_factory):
         return doc, f.read()
 
 
+@pytest.mark.slow
 def test_quick_run_times_every_runtime_it_can(quick_run):
     doc, _ = quick_run
     rows = {row["runtime"]: row for row in doc["rows"]}
@@ -50,6 +52,7 @@ def test_quick_run_times_every_runtime_it_can(quick_run):
     assert doc["load_avg_1min"]["max"] >= doc["load_avg_1min"]["min"] >= 0
 
 
+@pytest.mark.slow
 def test_quick_run_table_lists_every_row(quick_run):
     doc, table = quick_run
     lines = [ln for ln in table.splitlines() if ln.startswith("| quickstart |")]
@@ -82,10 +85,9 @@ def test_cpu_defaults_keep_onednn_off_its_reference_convolution():
     assert kept.stdout.strip().splitlines()[-1] == "AVX512_CORE"
 
 
-def test_negative_cpu_threads_is_a_one_line_error(tmp_path):
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "export.py"), "--model", "ghostnet_050",
-                           "--cpu_threads", "-1", "--file_name", str(tmp_path / "m")], cwd=ROOT,
-                          capture_output=True, text=True)
+def test_negative_cpu_threads_is_a_one_line_error(tmp_path, capsys):
+    proc = run_main(capsys, "export.py", "--model", "ghostnet_050", "--cpu_threads", "-1", "--file_name",
+                    tmp_path / "m")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "error: cpu_threads must be >= 0 (0 = one per available core), got -1"]
     assert os.listdir(tmp_path) == []

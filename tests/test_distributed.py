@@ -64,6 +64,7 @@ def trainable(ckpt):
     return {k: v.asnumpy() for k, v in ms.load_checkpoint(str(ckpt)).items() if k in names}
 
 
+@pytest.mark.slow
 def test_both_ranks_end_with_identical_parameters(two_workers):
     run_dir, proc = two_workers
     assert "worker 0: exit 0" in proc.stdout and "worker 1: exit 0" in proc.stdout
@@ -77,6 +78,7 @@ def test_both_ranks_end_with_identical_parameters(two_workers):
         assert "4 steps/epoch x 2 epochs, batch 8 x 2 device(s)" in f.read()  # 64 images = 2 shards x 4 x 8
 
 
+@pytest.mark.slow
 def test_two_workers_of_batch_b_equal_one_worker_of_batch_2b(two_workers, data, pretrained, tmp_path):
     run_dir, _ = two_workers
     proc = run_entry("train.py", *EXACT, "--batch_size", 16, "--data_path", data, "--output_dir", tmp_path,
@@ -97,6 +99,7 @@ def test_two_workers_of_batch_b_equal_one_worker_of_batch_2b(two_workers, data, 
     assert steps == [8, 8]  # 2 epochs x 4 steps of 16 images, either way
 
 
+@pytest.mark.slow
 def test_a_failing_worker_fails_the_launch_with_its_error(data, tmp_path):
     """Per-rank data paths (``{rank}``) with rank 1's copy missing: the launch fails and shows rank 1's error."""
     per_rank = os.path.join(os.path.dirname(data), "rank{rank}")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from deploy_helpers import NUM_CLASSES, SIZE, SMALL, checkpoint, exported, lite_side_env, reference_cell, run
+from helpers import run_main
 from src import extras
 from src.config import load_config
 from src.data import ensure_quickstart
@@ -43,10 +44,11 @@ def batch(n, seed=3):
     return np.random.default_rng(seed).normal(size=(n, 3, SIZE, SIZE)).astype(np.float32)
 
 
-@pytest.mark.parametrize("name,fmt,dynamic", [
-    ("ghostnet_050", "MINDIR", False), ("repghostnet_050", "MINDIR", True),
-    ("ghostnet_050", "ONNX", False), ("repghostnet_050", "ONNX", False),
-    ("ghostnet_050_nose", "MINDIR", True), ("ghostnet_600m", "ONNX", False), ("ghost_resnet56_cifar", "ONNX", False)])
+@pytest.mark.parametrize("name,fmt,dynamic", [("repghostnet_050", "ONNX", False), *[  # one export in the fast tier
+    pytest.param(*case, marks=pytest.mark.slow) for case in [
+        ("ghostnet_050", "MINDIR", False), ("repghostnet_050", "MINDIR", True), ("ghostnet_050", "ONNX", False),
+        ("ghostnet_050_nose", "MINDIR", True), ("ghostnet_600m", "ONNX", False),
+        ("ghost_resnet56_cifar", "ONNX", False)]]])
 def test_round_trip_matches_cell(base, name, fmt, dynamic):
     """The exported file, run here independently, equals the train-form Cell (RepGhost re-parameterized)."""
     if fmt == "ONNX" and not onnxruntime_available():
@@ -69,6 +71,7 @@ def test_round_trip_matches_cell(base, name, fmt, dynamic):
         assert "at batch 1 and 3" in stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["repghostnet_050", "ghostnet_600m"])
 def test_lite_round_trip_matches_cell(base, name):
     """ONNX -> .ms through the Python 3.7 Lite side env; Lite inference equals the Cell (<= 1e-3). GhostNet-600M
@@ -91,6 +94,7 @@ def no_output_left(folder, stem):
 
 
 def test_air_on_cpu_is_a_one_line_error(tmp_path):
+    """export.py run as a script: one line on stderr, a non-zero exit, nothing written."""
     proc = run("export.py", "--model", "ghostnet_050", "--file_format", "AIR", "--file_name", str(tmp_path / "m"))
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
@@ -99,10 +103,10 @@ def test_air_on_cpu_is_a_one_line_error(tmp_path):
 
 
 @pytest.mark.parametrize("model,num_classes", [("ghostnet_050", NUM_CLASSES), ("repghostnet_050", 37)])
-def test_mismatched_checkpoint_fails_without_output(base, tmp_path, model, num_classes):
+def test_mismatched_checkpoint_fails_without_output(base, tmp_path, model, num_classes, capsys):
     """A repghostnet_050 checkpoint exported as ghostnet_050, or with another class count."""
-    proc = run("export.py", "--model", model, "--num_classes", str(num_classes), "--image_size", str(SIZE),
-               "--ckpt_file", checkpoint(base, "repghostnet_050"), "--file_name", str(tmp_path / "m"))
+    proc = run_main(capsys, "export.py", "--model", model, "--num_classes", num_classes, "--image_size", SIZE,
+                    "--ckpt_file", checkpoint(base, "repghostnet_050"), "--file_name", tmp_path / "m")
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "does not match" in errors[0] and f"--model {model}" in errors[0]
@@ -110,9 +114,9 @@ def test_mismatched_checkpoint_fails_without_output(base, tmp_path, model, num_c
     assert no_output_left(tmp_path, "m")
 
 
-def test_failed_verification_leaves_no_file(base, tmp_path):
-    proc = run("export.py", "--model", "ghostnet_050", "--ckpt_file", checkpoint(base, "ghostnet_050"),
-               "--file_name", str(tmp_path / "m"), "--verify_tolerance", "-1", *SMALL)
+def test_failed_verification_leaves_no_file(base, tmp_path, capsys):
+    proc = run_main(capsys, "export.py", "--model", "ghostnet_050", "--ckpt_file", checkpoint(base, "ghostnet_050"),
+                    "--file_name", tmp_path / "m", "--verify_tolerance", "-1", *SMALL)
     assert proc.returncode != 0
     assert "verify_tolerance" in proc.stderr.strip().splitlines()[-1]
     assert no_output_left(tmp_path, "m")

@@ -55,7 +55,8 @@ def shapes(net):
     return [(n, tuple(p.shape)) for n, p in net.parameters_and_names()]
 
 
-@pytest.mark.parametrize("alias", list(ALIASES))
+@pytest.mark.parametrize("alias", [pytest.param(a, marks=pytest.mark.slow) if a in ("ghostnet-600", "ghostnetv2") else a
+                                   for a in ALIASES])  # the two largest networks (~4 s each): slow
 def test_alias_builds_loads_checkpoint_and_runs(hub_conf, alias, tmp_path):
     net = randomize_state(hub_create(hub_conf, alias, 10), seed=2)
     _, builder, _ = MODELS[ALIASES[alias]]

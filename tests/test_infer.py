@@ -7,7 +7,7 @@ import pytest
 
 from deploy_helpers import (NUM_CLASSES, SMALL, checkpoint, exported, foolbox_photo_list, lite_side_env,
                             recorded_checkpoint, run)
-from helpers import make_imagenet_subset
+from helpers import make_imagenet_subset, ok, refused, run_main
 from src.deploy import DeployError
 from src.deploy.infer import list_images, predict
 from src.deploy.labels import class_names
@@ -44,11 +44,7 @@ def base(tmp_path_factory):
     return path
 
 
-def ok(proc):
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
-
-
+@pytest.mark.slow
 def test_top5_identical_across_runtimes(tmp_path_factory, photo_list):
     """The .ms run also proves that Lite inference works with MindSpore unimportable."""
     base = str(tmp_path_factory.getbasetemp() / "deploy")
@@ -112,6 +108,7 @@ def test_class_names_are_never_guessed_from_the_class_count():
     assert class_names("", 37, ["a", "b"]) is None
 
 
+@pytest.mark.slow
 def test_files_that_carry_their_record_need_no_flags(base, photo_list):
     """A training checkpoint and the ONNX exported from it are used with nothing but the file: model, class count,
     input size, crop (0.75, not the default 0.875) and class names come from the record, and give exactly the
@@ -134,14 +131,15 @@ def test_files_that_carry_their_record_need_no_flags(base, photo_list):
 @pytest.mark.parametrize("flag,value,message", [
     ("--num_classes", "37", "--num_classes 37 contradicts"), ("--image_size", "64", "--image_size 64 contradicts"),
     ("--model", "ghostnet_050", "--model ghostnet_050 contradicts")])
-def test_flags_that_contradict_the_file_are_refused(base, photo_list, flag, value, message):
+def test_flags_that_contradict_the_file_are_refused(base, photo_list, flag, value, message, capsys):
     onnx_file, _ = exported(base, NAME, "ONNX", class_names=NAMES)
-    proc = run("infer.py", "--model_file", onnx_file, "--input", photo_list, flag, value)
+    proc = run_main(capsys, "infer.py", "--model_file", onnx_file, "--input", photo_list, flag, value)
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: {message}") and "drop " + flag in proc.stderr
 
 
-def test_bad_image_files_are_named(base, tmp_path, photo_list):
-    """One bad file given alone is an error naming it; inside a folder it is skipped with a warning."""
+def test_bad_image_files_are_named(base, tmp_path, photo_list, capsys, caplog):
+    """One bad file given alone is an error naming it; inside a folder it is skipped with a warning (a logging
+    warning: on stderr when infer.py runs as a script)."""
     onnx_file, _ = exported(base, NAME, "ONNX", class_names=NAMES)
     good = open(photo_list, encoding="utf-8").read().splitlines()[1]
     data = open(good, "rb").read()
@@ -149,40 +147,44 @@ def test_bad_image_files_are_named(base, tmp_path, photo_list):
     (tmp_path / "notes.jpg").write_bytes(b"just text")
     (tmp_path / "photo.jpg").write_bytes(data)
     for name, why in (("cut.jpg", "its data ends early (truncated file)"), ("notes.jpg", "not a decodable image")):
-        proc = run("infer.py", "--model_file", onnx_file, "--input", str(tmp_path / name))
+        proc = run_main(capsys, "infer.py", "--model_file", onnx_file, "--input", tmp_path / name)
         assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path / name}: {why}"), proc.stderr
-    proc = run("infer.py", "--model_file", onnx_file, "--input", str(tmp_path))
+    caplog.clear()
+    proc = run_main(capsys, "infer.py", "--model_file", onnx_file, "--input", tmp_path)
     assert proc.returncode == 0 and list(parse_top(proc.stdout)) == [str(tmp_path / "photo.jpg")]
-    assert f"skipped {tmp_path / 'cut.jpg'}: its data ends early" in proc.stderr
-    assert f"skipped {tmp_path / 'notes.jpg'}: not a decodable image" in proc.stderr
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"skipped {tmp_path / 'cut.jpg'}: its data ends early" in w for w in warnings), warnings
+    assert any(f"skipped {tmp_path / 'notes.jpg'}: not a decodable image" in w for w in warnings), warnings
 
 
-def test_eval_refuses_a_model_for_other_classes_or_sizes(base, tmp_path):
-    """A 10-class exported model scored against a 4-class dataset, or fed another input size: refused."""
+def test_eval_refuses_a_model_for_other_classes_or_sizes(base, tmp_path, capsys):
+    """A 10-class exported model scored against a 4-class dataset, or fed another input size: refused. The first
+    refusal runs eval.py as a script (one ``error:`` line, exit code 2, end to end), the others in this process."""
     four = make_imagenet_subset(str(tmp_path), classes=4, n_train=1, n_val=2)
     onnx_file, _ = exported(base, NAME, "ONNX", class_names=NAMES)
     proc = run("eval.py", "--ckpt_file", onnx_file, "--data_path", four, "--output_dir", str(tmp_path / "e"))
-    assert proc.returncode == 2 and "the dataset has 4 classes but the model has 10" in proc.stderr
-    proc = run("eval.py", "--ckpt_file", onnx_file, "--data_path", four, "--image_size", "64")
+    refused(proc, "the dataset has 4 classes but the model has 10")
+    proc = run_main(capsys, "eval.py", "--ckpt_file", onnx_file, "--data_path", four, "--image_size", "64")
     assert proc.returncode == 2 and "--image_size 64 contradicts" in proc.stderr
     ten = make_imagenet_subset(str(tmp_path / "ten"), classes=10, n_train=1, n_val=1)
-    proc = run("eval.py", "--ckpt_file", onnx_file, "--data_path", ten, "--output_dir", str(tmp_path / "e"))
+    proc = run_main(capsys, "eval.py", "--ckpt_file", onnx_file, "--data_path", ten, "--output_dir", tmp_path / "e")
     assert proc.returncode == 2 and "the dataset's class 0 is 'ankle_boot' but the model's is 'kind_a'" in proc.stderr
     assert not (tmp_path / "e").exists()
 
 
 @pytest.mark.parametrize("content,message", [(b"", "is corrupt or not a MindSpore checkpoint"),
                                              (b"not a checkpoint at all" * 50, "is corrupt or not a MindSpore")])
-def test_a_corrupt_checkpoint_is_called_corrupt(tmp_path, content, message, photo_list):
+def test_a_corrupt_checkpoint_is_called_corrupt(tmp_path, content, message, photo_list, capsys):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(content)
-    proc = run("infer.py", "--model_file", str(bad), "--input", photo_list, *SMALL, "--model", NAME)
+    proc = run_main(capsys, "infer.py", "--model_file", bad, "--input", photo_list, *SMALL, "--model", NAME)
     assert proc.returncode == 2 and message in proc.stderr and "another architecture" not in proc.stderr
 
 
 def test_a_truncated_checkpoint_is_called_corrupt(base, tmp_path, photo_list):
+    """infer.py run as a script: one ``error:`` line on stderr, exit code 2, no traceback."""
     data = open(checkpoint(base, NAME), "rb").read()
     (tmp_path / "cut.ckpt").write_bytes(data[:len(data) // 2])
     proc = run("infer.py", "--model_file", str(tmp_path / "cut.ckpt"), "--input", photo_list, *SMALL,
                "--model", NAME)
-    assert proc.returncode == 2 and "is corrupt or not a MindSpore checkpoint" in proc.stderr
+    refused(proc, "is corrupt or not a MindSpore checkpoint")

@@ -112,6 +112,7 @@ def nchwc_reorders(path, tmp_path):
     return ops["ReorderInput"] + ops["ReorderOutput"]
 
 
+@pytest.mark.slow
 def test_exported_ghostnet_keeps_onnxruntime_in_blocked_layout(tmp_path):
     """MindSpore's own ONNX of GhostNet 0.5x vs the same file after the passes: the same logits, and most of
     onnxruntime's NCHWc layout reorders (one each side of every unaligned Ghost concat) are gone."""

@@ -9,7 +9,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from helpers import ROOT, make_imagenet_subset, randomize_state, run_entry
+from helpers import ROOT, make_imagenet_subset, ok, randomize_state, refused, run_entry, run_main
 from src.config import load_config, run_cli
 from src.models import create_model
 from src.record import CKPT_KEY
@@ -21,19 +21,6 @@ EXACT = ["--config", "configs/quickstart.yaml", "--num_classes", "4", "--batch_s
          "--lr", "0.05", "--warmup_lr", "0.01", "--log_interval", "1", "--num_workers", "1"]
 
 
-def ok(proc):
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc
-
-
-def refused(proc, message):
-    """A one-line ``error:`` with exit code 2 and no traceback."""
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
-    assert len(errors) == 1 and message in errors[0] and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    return errors[0]
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return make_imagenet_subset(str(tmp_path_factory.mktemp("data")), classes=4, n_train=16, n_val=8)
@@ -41,6 +28,7 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def full_run(data, tmp_path_factory):
+    """A 3-epoch run (~40 s): every test that uses it is marked slow."""
     out = tmp_path_factory.mktemp("full") / "run"
     ok(run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", out))
     return out
@@ -56,6 +44,7 @@ def state(out):
     return {k: v.asnumpy() for k, v in params.items() if hasattr(v, "asnumpy")}
 
 
+@pytest.mark.slow
 def test_a_run_writes_every_output_with_its_record(full_run):
     records = read_metrics(full_run)
     assert [r["epoch"] for r in records] == [1, 2, 3]
@@ -76,6 +65,7 @@ def test_a_run_writes_every_output_with_its_record(full_run):
         assert record["class_names"] == ["ankle_boot", "bag", "coat", "dress"] and record["crop_pct"] == 1.0
 
 
+@pytest.mark.slow
 def test_overfitting_one_fixed_batch_lowers_the_loss(tmp_path):
     """What training must do: 16 images in one batch (augmentation and dropout off), the loss falls."""
     tiny = make_imagenet_subset(str(tmp_path), classes=4, n_train=4, n_val=1)
@@ -87,16 +77,18 @@ def test_overfitting_one_fixed_batch_lowers_the_loss(tmp_path):
     assert len(losses) == 10 and losses[-1] < 0.5 * losses[0], losses
 
 
+@pytest.mark.slow
 def test_interrupted_then_resumed_run_equals_uninterrupted(data, full_run, tmp_path):
     out = tmp_path / "resumed"
     proc = run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", out,
                      "--stop_after_steps", 6)  # dies in the middle of epoch 2 (4 steps per epoch)
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert [r["epoch"] for r in read_metrics(out)] == [1]
-    ok(proc := run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", out,
-                         "--resume", out / "last_state.ckpt"))
+    ok(run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", out,
+                 "--resume", out / "last_state.ckpt"))
     expected_lr = read_metrics(full_run)[0]["lr"]
-    assert "resumed from" in proc.stdout and "at epoch 1 (step 4," in proc.stdout
+    log = (out / "train.log").read_text()
+    assert "resumed from" in log and "at epoch 1 (step 4," in log
     assert [r["epoch"] for r in read_metrics(out)] == [1, 2, 3]  # no epoch twice
     a, b = state(full_run), state(out)
     assert set(a) == set(b) and any(k.startswith("moments.") for k in a) and any(k.startswith("ema.") for k in a)
@@ -105,23 +97,25 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(data, full_run, tmp_p
     assert read_metrics(out)[0]["lr"] == pytest.approx(expected_lr)
 
 
+@pytest.mark.slow
 def test_finetune_with_another_number_of_classes(data, full_run, tmp_path):
     three = make_imagenet_subset(str(tmp_path), classes=3, n_train=16, n_val=8)
-    proc = ok(run_entry("train.py", *EXACT, "--data_path", three, "--num_classes", 3, "--epochs", 1,
-                        "--output_dir", tmp_path / "ft", "--pretrained", full_run / "best.ckpt"))
-    assert "classifier re-initialised (checkpoint classifier.weight (4, 1280) vs model (3, 1280)" in proc.stdout
+    out = ok(run_entry("train.py", *EXACT, "--data_path", three, "--num_classes", 3, "--epochs", 1,
+                       "--output_dir", tmp_path / "ft", "--pretrained", full_run / "best.ckpt"))
+    assert "classifier re-initialised (checkpoint classifier.weight (4, 1280) vs model (3, 1280)" in out
     tuned = ms.load_checkpoint(str(tmp_path / "ft" / "best.ckpt"))
     assert tuned["classifier.weight"].shape == (3, 1280)
 
 
+@pytest.mark.slow
 def test_eval_of_checkpoint_matches_the_training_log(data, full_run, tmp_path):
     """No --config, --model or --num_classes: the checkpoint's record says what it is and how to feed it."""
-    proc = ok(run_entry("eval.py", "--data_path", data, "--ckpt_file", full_run / "ghostnet_050-e0003.ckpt",
-                        "--output_dir", tmp_path, "--batch_size", 7, "--mode", "PYNATIVE"))
+    out = ok(run_entry("eval.py", "--data_path", data, "--ckpt_file", full_run / "ghostnet_050-e0003.ckpt",
+                       "--output_dir", tmp_path, "--batch_size", 7, "--mode", "PYNATIVE"))
     result = json.load(open(tmp_path / "eval_metrics.json", encoding="utf-8"))
     assert result["count"] == 32 and result["class_names"][0] == "ankle_boot"
     assert result["top1"] == pytest.approx(read_metrics(full_run)[-1]["val_top1"])
-    assert f"top-1 {result['top1']:.4f}" in proc.stdout
+    assert f"top-1 {result['top1']:.4f}" in out
 
 
 @pytest.mark.parametrize("args,message", [
@@ -153,9 +147,10 @@ def test_bad_training_input_is_one_line_error_and_writes_nothing(data, tmp_path,
     assert not [f for f in os.listdir(ROOT) if f.startswith("analyze_fail")]
 
 
-def test_a_used_output_dir_is_refused_without_resume(data, full_run):
+@pytest.mark.slow
+def test_a_used_output_dir_is_refused_without_resume(data, full_run, capsys):
     before = read_metrics(full_run)
-    proc = run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 1, "--output_dir", full_run)
+    proc = run_main(capsys, "train.py", *EXACT, "--data_path", data, "--epochs", 1, "--output_dir", full_run)
     error = refused(proc, "already holds a run (last_state.ckpt)")
     assert "--resume" in error and "fresh --output_dir" in error
     assert read_metrics(full_run) == before
@@ -163,12 +158,12 @@ def test_a_used_output_dir_is_refused_without_resume(data, full_run):
 
 @pytest.mark.parametrize("where,message", [("file", "exists and is not a directory"),
                                            ("proc", "cannot create directory /proc/ghostnet_out")])
-def test_an_unusable_output_dir_is_a_one_line_error(data, tmp_path, where, message):
+def test_an_unusable_output_dir_is_a_one_line_error(data, tmp_path, where, message, capsys):
     out = tmp_path / "a_file" if where == "file" else "/proc/ghostnet_out"
     if where == "file":
         out.write_text("x")
-    refused(run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 1, "--output_dir", out,
-                      "--mode", "PYNATIVE"), message)
+    refused(run_main(capsys, "train.py", *EXACT, "--data_path", data, "--epochs", 1, "--output_dir", out,
+                     "--mode", "PYNATIVE"), message)
 
 
 def test_a_checkpoint_on_a_full_disk_is_a_one_line_error_and_leaves_nothing(tmp_path):
@@ -192,6 +187,7 @@ except OutputError as exc:
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_saved_best_score(data, full_run, tmp_path):
     """An EMA score that won before the interruption still counts: a worse model never overwrites best.ckpt."""
     out = tmp_path / "run"
@@ -203,13 +199,14 @@ def test_resume_keeps_the_saved_best_score(data, full_run, tmp_path):
     ms.save_checkpoint([{"name": k, "data": v} for k, v in params.items()], str(out / "last_state.ckpt"),
                        append_dict={CKPT_KEY: extra[CKPT_KEY], "epoch": 3, "best_top1": 1.0})  # say EMA scored 1.0
     best = (out / "best.ckpt").read_bytes()
-    proc = ok(run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 4, "--output_dir", out,
-                        "--resume", out / "last_state.ckpt", "--mode", "PYNATIVE"))
-    assert "best val top-1 1.0000" in proc.stdout
+    ok(run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 4, "--output_dir", out,
+                 "--resume", out / "last_state.ckpt", "--mode", "PYNATIVE"))
+    assert "best val top-1 1.0000" in (out / "train.log").read_text()
     assert (out / "best.ckpt").read_bytes() == best
     assert [r["epoch"] for r in read_metrics(out)] == [1, 2, 3, 4] and read_metrics(out)[-1]["best_top1"] == 1.0
 
 
+@pytest.mark.slow
 def test_the_saved_config_reloads_in_every_entry_point(data, full_run, tmp_path):
     """The run used --config configs/quickstart.yaml; its saved config.yaml is a recipe for every entry point."""
     saved = str(full_run / "config.yaml")
@@ -236,6 +233,7 @@ def test_skipped_files_are_named_in_train_log(data, tmp_path):
     assert "skipped 2 of 66 image files" in log
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_is_refused_before_anything_is_written(data, full_run, capsys):
     before = {f: os.path.getmtime(full_run / f) for f in os.listdir(full_run)}
     argv = [*EXACT, "--data_path", data, "--epochs", "3", "--output_dir", str(full_run), "--resume",
@@ -247,12 +245,14 @@ def test_resuming_a_finished_run_is_refused_before_anything_is_written(data, ful
     assert {f: os.path.getmtime(full_run / f) for f in os.listdir(full_run)} == before
 
 
-def test_resume_from_a_model_checkpoint_is_refused(data, full_run, tmp_path):
-    proc = run_entry("train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", tmp_path,
-                     "--resume", full_run / "best.ckpt")
+@pytest.mark.slow
+def test_resume_from_a_model_checkpoint_is_refused(data, full_run, tmp_path, capsys):
+    proc = run_main(capsys, "train.py", *EXACT, "--data_path", data, "--epochs", 3, "--output_dir", tmp_path,
+                    "--resume", full_run / "best.ckpt")
     refused(proc, "is a model checkpoint, not a training state")
 
 
+@pytest.mark.slow
 def test_eval_of_exported_mindir_agrees_with_the_checkpoint(data, full_run, tmp_path):
     ckpt = full_run / "ghostnet_050-e0003.ckpt"
     ok(run_entry("export.py", "--ckpt_file", ckpt, "--file_name", tmp_path / "net", "--batch_size", 8))
@@ -270,8 +270,8 @@ def test_repghost_checkpoint_evaluates_the_same_in_train_and_deploy_form(data, t
     ms.save_checkpoint(randomize_state(create_model("repghostnet_050", num_classes=4)), ckpt)
     common = ["--model", "repghostnet_050", "--num_classes", 4, "--data_path", data, "--ckpt_file", ckpt,
               "--image_size", 32, "--mode", "PYNATIVE"]
-    train_form = ok(run_entry("eval.py", *common, "--output_dir", tmp_path / "t")).stdout
-    deploy_form = ok(run_entry("eval.py", *common, "--deploy", "--output_dir", tmp_path / "d")).stdout
+    train_form = ok(run_entry("eval.py", *common, "--output_dir", tmp_path / "t"))
+    deploy_form = ok(run_entry("eval.py", *common, "--deploy", "--output_dir", tmp_path / "d"))
     assert "(train form)" in train_form and "(deploy form)" in deploy_form
     metrics = [json.load(open(tmp_path / d / "eval_metrics.json", encoding="utf-8")) for d in ("t", "d")]
     assert metrics[0]["top1"] == metrics[1]["top1"] and metrics[0]["per_class"] == metrics[1]["per_class"]

@@ -47,6 +47,7 @@ def test_ema_tracks_weights_with_warmup_decay():
     assert ema.shadow[0].name == "ema.w" and float(ema.num_updates.asnumpy()) == 2
 
 
+@pytest.mark.slow
 def test_train_step_lowers_the_loss_and_updates_ema():
     ms.set_seed(0)
     net = create_model("ghostnet_050", num_classes=4, dropout=0.0)
@@ -112,6 +113,7 @@ def test_dropout_masks_are_a_function_of_the_step_so_a_resumed_run_repeats_them(
     assert (holder(x).asnumpy() == 1).all()
 
 
+@pytest.mark.slow
 def test_step_dropout_survives_the_amp_o1_rewrite():
     """AMP O1 rebuilds the network (MindSpore's rewrite) with copies of its Cells: the copies get the clock."""
     net = create_model("ghostnet_050", num_classes=10, dropout=0.5)
@@ -177,6 +179,7 @@ class OneBatch:
         return iter([(images(2, 32), ms.Tensor(np.zeros(2, np.int32)))])
 
 
+@pytest.mark.slow
 def test_qat_without_pretrained_warns_that_it_quantizes_a_random_network(caplog):
     cfg = load_config("train", ["--config", "configs/quickstart_qat.yaml", "--qat_calib_batches", "1"])
     assert not cfg.pretrained
