@@ -114,6 +114,7 @@ def test_mismatched_checkpoint_fails_without_output(base, tmp_path, model, num_c
     assert no_output_left(tmp_path, "m")
 
 
+@pytest.mark.slow
 def test_failed_verification_leaves_no_file(base, tmp_path, capsys):
     proc = run_main(capsys, "export.py", "--model", "ghostnet_050", "--ckpt_file", checkpoint(base, "ghostnet_050"),
                     "--file_name", tmp_path / "m", "--verify_tolerance", "-1", *SMALL)

@@ -265,6 +265,7 @@ def test_eval_of_exported_mindir_agrees_with_the_checkpoint(data, full_run, tmp_
     assert from_mindir["top1"] == from_ckpt["top1"] and from_mindir["top5"] == from_ckpt["top5"]
 
 
+@pytest.mark.slow
 def test_repghost_checkpoint_evaluates_the_same_in_train_and_deploy_form(data, tmp_path):
     ckpt = str(tmp_path / "rg.ckpt")
     ms.save_checkpoint(randomize_state(create_model("repghostnet_050", num_classes=4)), ckpt)
