@@ -11,7 +11,8 @@ from helpers import images, randomize_state
 from src.errors import ConfigError
 from src.models import GhostModule, create_model, ghostify, model_family
 from src.models.layers import HardSwish
-from src.tools.profile import cell_macs, totals
+from src.models.trace import cell_macs
+from src.tools.profile import totals
 
 
 def trainable(net):

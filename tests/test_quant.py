@@ -141,7 +141,7 @@ def test_frozen_bn_trains_exactly_the_deployed_folded_conv():
     np.testing.assert_allclose(train_out, layer(x).asnumpy(), atol=1e-6)
     weight, bias = layer.folded()
     values, scale = layer.int8_weight()
-    deployed = layer.conv.conv2d(x, values * scale.reshape(-1, 1, 1, 1)) + bias.reshape(1, -1, 1, 1)
+    deployed = layer.layer.conv2d(x, values * scale.reshape(-1, 1, 1, 1)) + bias.reshape(1, -1, 1, 1)
     np.testing.assert_allclose(train_out, deployed.asnumpy(), atol=1e-5)
     assert np.abs(weight.asnumpy() - (values * scale.reshape(-1, 1, 1, 1)).asnumpy()).max() <= scale.max() / 2 + 1e-7
 
@@ -158,11 +158,13 @@ def test_every_layer_of_each_family_is_quantized():
     counts = {}
     for name in ("ghostnet_050", "repghostnet_050", "ghostnetv2_100"):
         net = qat_net(name)
-        convs = [c for _, c in net.cells_and_names() if isinstance(c, QuantConv)]
-        assert convs and all(c.quantize for c in convs)
-        folded = {id(c.conv) for c in convs} | {id(c.bn) for c in convs}
-        plain = [n for n, c in net.cells_and_names() if isinstance(c, (nn.Conv2d, nn.BatchNorm2d)) and id(c) not in folded]
-        assert not plain  # every conv and BN belongs to a quantized (folded) layer
+        layers = [c for _, c in net.cells_and_names() if isinstance(c, QuantConv)]
+        assert layers and all(c.quantize for c in layers)
+        folded = {id(c.layer) for c in layers} | {id(c.bn) for c in layers}
+        plain = [n for n, c in net.cells_and_names()
+                 if isinstance(c, (nn.Conv2d, nn.Dense, nn.BatchNorm2d)) and id(c) not in folded]
+        assert not plain  # every conv, dense and BN belongs to a quantized (folded) layer
+        convs = [c for c in layers if not c.dense]
         counts[name] = (len(convs), len(quantizers(net)))
     # convs: stem + last 1x1 + conv_head 3, 16 blocks x 2 modules x 2 convs 64, stride-2 depthwise 4, 5 conv
     # shortcuts x 2 = 10, 7 SE x 2 = 14 -> 95; GhostNetV2 adds 3 DFC convs in 14 blocks -> 137.
@@ -172,29 +174,63 @@ def test_every_layer_of_each_family_is_quantized():
     assert counts == {"ghostnet_050": (95, 88), "repghostnet_050": (95, 120), "ghostnetv2_100": (137, 158)}
 
 
-def test_no_se_ghostnet_is_quantized_and_other_networks_are_refused():
-    net = qat_net("ghostnet_050_nose")
-    # ghostnet_050's 95 convs and 88 quantizers without the 7 SE layers' 2 convs and 3 quantizers each
-    assert (len([c for _, c in net.cells_and_names() if isinstance(c, QuantConv)]), len(quantizers(net))) == (81, 67)
-    with pytest.raises(QuantError, match="supports ReLU networks; GhostNet600M uses HardSwish"):
-        quantize_network(create_model("ghostnet_600m", num_classes=10), SCHEME)
-    with pytest.raises(QuantError, match="not VGG"):
-        quantize_network(create_model("vgg16_cifar"), SCHEME)
+def layer_counts(net):
+    """(int8 layers: convs + dense, activation quantizers) of a QAT network."""
+    return len([c for _, c in net.cells_and_names() if isinstance(c, QuantConv) and c.quantize]), len(quantizers(net))
+
+
+def test_any_network_of_known_layers_is_quantized_without_family_code():
+    # ghostnet_050's 95 convs + classifier and 88 quantizers without the 7 SE layers' 2 convs and 3 quantizers each
+    assert layer_counts(qat_net("ghostnet_050_nose")) == (82, 67)
+    # GhostNet-600M (hard-swish): 131 convs + classifier; one quantizer per conv output, SE pool/product, add
+    assert layer_counts(qat_net("ghostnet_600m")) == (132, 133)
+    # Ghost-ResNet-56: stem + 54 Ghost modules x 2 convs + linear; Ghost-VGG-16: first conv + 12 x 2 + 2 dense
+    assert layer_counts(qat_net("ghost_resnet56_cifar")) == (110, 138)
+    assert layer_counts(qat_net("ghost_vgg16_cifar")) == (27, 28)
+
+
+class InlineAdd(nn.Cell):
+    """A residual add written inline: the quantizer cannot see it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3)
+        self.head = nn.Conv2d(3, 4, 1)
+
+    def construct(self, x):
+        y = self.conv(x)
+        return self.head(y + x)
+
+
+class UnknownLayer(InlineAdd):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ELU()
+
+    def construct(self, x):
+        return self.head(self.act(self.conv(x)))
+
+
+def test_networks_with_layers_the_quantizer_does_not_know_are_refused_by_name():
+    with pytest.raises(QuantError, match=r"head \(Conv2d\) reads a tensor computed outside any layer"):
+        quantize_network(InlineAdd(), SCHEME)
+    with pytest.raises(QuantError, match=r"^act \(ELU\) has no int8 form"):
+        quantize_network(UnknownLayer(), SCHEME)
 
 
 def test_repghost_is_quantized_in_its_deployed_form():
     net = qat_net("repghostnet_050")
     names = [n for n, _ in net.parameters_and_names()]
     assert not any(".fusion_bn." in n for n in names)
-    assert "blocks.0.0.ghost1.cheap_operation.conv.bias" in names  # the fused depthwise conv with bias
+    assert "blocks.0.0.ghost1.cheap_operation.layer.bias" in names  # the fused depthwise conv with bias
 
 
 def test_mixed_precision_keeps_the_chosen_layers_float():
     net = qat_net("ghostnet_050", scheme=QuantScheme(keep_float=("depthwise", "first_conv", "classifier")))
     convs = {n: c for n, c in net.cells_and_names() if isinstance(c, QuantConv)}
     float_layers = sorted(n for n, c in convs.items() if not c.quantize)
-    assert "conv_stem" in float_layers and "blocks.0.0.ghost1.cheap_operation" in float_layers
-    assert all(convs[n].conv.group > 1 for n in float_layers if n != "conv_stem")
+    assert "conv_stem" in float_layers and "blocks.0.0.ghost1.cheap_operation.0" in float_layers
+    assert all(convs[n].layer.group > 1 for n in float_layers if n not in ("conv_stem", "classifier"))
     assert not net.classifier.quantize and not net.conv_stem.has_in_quant
 
 

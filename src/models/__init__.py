@@ -5,14 +5,14 @@ from .ghostnet import GhostModule, GhostNet, GhostNetNoSE
 from .ghostnet_600m import GhostNet600M
 from .ghostnetv2 import GhostModuleV2, GhostNetV2
 from .layers import ConvBnAct, GhostBottleneck, SqueezeExcite, make_divisible
-from .registry import (check_input_size, create_model, list_models, load_checkpoint_strict, model_family,
-                       read_checkpoint, write_checkpoint)
+from .registry import (check_input_size, create_model, has_deploy_form, list_models, load_checkpoint_strict,
+                       model_family, read_checkpoint, write_checkpoint)
 from .repghost import RepGhostModule, RepGhostNet, is_train_form, reparameterize, reparameterize_params
 
 RepGhostBottleneck = GhostBottleneck  # the same bottleneck; RepGhostNet builds it with RepGhost modules
 
 __all__ = ["check_input_size", "ConvBnAct", "FeatureExtractor", "FeatureInfo", "GhostBottleneck", "GhostModule", "GhostModuleV2",
            "GhostNet", "GhostNet600M", "GhostNetNoSE", "GhostNetV2", "GhostifyReport", "RepGhostBottleneck",
-           "RepGhostModule", "RepGhostNet", "SqueezeExcite", "create_model", "ghostify", "list_models",
-           "is_train_form", "load_checkpoint_strict", "make_divisible", "model_family", "read_checkpoint",
+           "RepGhostModule", "RepGhostNet", "SqueezeExcite", "create_model", "ghostify", "has_deploy_form",
+           "list_models", "is_train_form", "load_checkpoint_strict", "make_divisible", "model_family", "read_checkpoint",
            "reparameterize", "reparameterize_params", "write_checkpoint"]

@@ -8,10 +8,11 @@ shortcuts (strided subsampling + zero channel padding), global average pooling, 
 the common PyTorch port (``conv1``, ``layer<i>.<j>.conv1``, ``linear``). The Ghost versions are these networks
 after :func:`~src.models.ghostify.ghostify` (every conv but the first; ratio s, cheap kernel d).
 """
-from mindspore import nn, ops
+from mindspore import nn
 
 from .ghostify import ghostify
 from .layers import GlobalAvgPool, Sequential, batch_norm, conv2d, record_paths
+from .ops import Add, ChannelPad, Subsample
 
 VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 
@@ -47,18 +48,13 @@ class VGG(nn.Cell):
 
 
 class ShortcutA(nn.Cell):
-    """He et al.'s option A shortcut: subsample by ``stride`` and zero-pad the new channels on both sides.
-
-    The subsampling ``x[:, :, ::2, ::2]`` is written as a 1x1 average pool with stride 2 (the same values): the
-    gradient of MindSpore 2.10's strided slice fails on CPU in PyNative mode ("StridedSliceGrad ... memory out of
-    bounds") and took ~50 s per ResNet-20 step in GRAPH mode.
-    """
+    """He et al.'s option A shortcut: subsample by ``stride`` and zero-pad the new channels on both sides."""
 
     def __init__(self, in_chs, out_chs, stride):
         super().__init__()
-        self.subsample = ops.AvgPool(kernel_size=1, strides=stride)
+        self.subsample = Subsample(stride)
         pad = (out_chs - in_chs) // 2
-        self.pad = ops.Pad(((0, 0), (pad, out_chs - in_chs - pad), (0, 0), (0, 0)))
+        self.pad = ChannelPad(pad, out_chs - in_chs - pad)
 
     def construct(self, x):
         return self.pad(self.subsample(x))
@@ -77,10 +73,11 @@ class BasicBlock(nn.Cell):
         self.identity = stride == 1 and in_chs == out_chs
         if not self.identity:
             self.shortcut = ShortcutA(in_chs, out_chs, stride)
+        self.add = Add()
 
     def construct(self, x):
         out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        return self.relu(out + (x if self.identity else self.shortcut(x)))
+        return self.relu(self.add(out, x if self.identity else self.shortcut(x)))
 
 
 class ResNetCIFAR(nn.Cell):

@@ -12,8 +12,9 @@ from mindspore import nn
 
 from ..errors import ConfigError
 from .ghostnet import GhostModule
-from .layers import sync_parameter_names
+from .layers import replace_cell, sync_parameter_names
 from .repghost import RepGhostModule
+from .trace import cell_macs
 
 
 @dataclass
@@ -70,13 +71,6 @@ def _ghost_from_conv(conv, ratio, dw_size, relu):
                        relu=relu, padding=padding)
 
 
-def _replace_child(parent, key, cell):
-    """Put ``cell`` in ``parent`` under ``key``; containers also keep a list of their children for construct."""
-    parent.insert_child_to_cell(key, cell)
-    if hasattr(parent, "cell_list"):
-        parent.cell_list = list(parent.name_cells().values())
-
-
 def ghostify(net, ratio=2, dw_size=3, skip=(), relu=False, image_size=None, in_channels=3):
     """Replace every eligible ``nn.Conv2d`` of ``net`` by a Ghost module in place; returns a :class:`GhostifyReport`.
 
@@ -88,8 +82,6 @@ def ghostify(net, ratio=2, dw_size=3, skip=(), relu=False, image_size=None, in_c
     (the network's own BN/activation after it still apply). With ``image_size``, MACs are measured before and after
     (one PyNative forward pass each). Parameters are renamed to their new paths, so checkpoints of the result load by name.
     """
-    from ..tools.profile import cell_macs
-
     if not isinstance(net, nn.Cell):
         raise ConfigError(f"ghostify needs a MindSpore nn.Cell, got {type(net).__name__}")
     if isinstance(skip, str):
@@ -112,8 +104,7 @@ def ghostify(net, ratio=2, dw_size=3, skip=(), relu=False, image_size=None, in_c
         if reason:
             report.skipped[name] = reason
             continue
-        parent_path, _, key = name.rpartition(".")
-        _replace_child(cells[parent_path], key, _ghost_from_conv(cells[name], ratio, dw_size, relu))
+        replace_cell(net, name, _ghost_from_conv(cells[name], ratio, dw_size, relu))
         report.replaced.append(name)
     sync_parameter_names(net)
     report.params_after = count_params()

@@ -2,10 +2,11 @@
 import math
 from functools import partial
 
-from mindspore import nn, ops
+from mindspore import nn
 
 from .layers import (ConvBnAct, GhostBottleneck, GlobalAvgPool, Sequential, SqueezeExcite, batch_norm, conv2d, conv_bn,
                      make_divisible, record_paths)
+from .ops import ChannelSlice, Concat
 
 # Rows are [kernel, mid (expansion) channels, out channels, se_ratio, stride]; one inner list per reference stage
 # group, so that parameter paths (``blocks.<i>.<j>``) match the PyTorch reference.
@@ -46,15 +47,16 @@ class GhostModule(nn.Cell):
         act_layer = act_layer if relu else None
         self.primary_conv = conv_bn(inp, init_chs, kernel_size, stride, act_layer=act_layer, **(padding or {}))
         self.cheap_operation = conv_bn(init_chs, new_chs, dw_size, 1, groups=init_chs, act_layer=act_layer)
-        self.concat = ops.Concat(axis=1)
+        self.concat = Concat(axis=1)
+        if self.needs_slice:
+            self.slice = ChannelSlice(oup)
 
     def ghost(self, x):
         """The module's output before any attention gate."""
         x1 = self.primary_conv(x)
-        x2 = self.cheap_operation(x1)
-        out = self.concat((x1, x2))
+        out = self.concat(x1, self.cheap_operation(x1))
         if self.needs_slice:
-            out = out[:, :self.oup]
+            out = self.slice(out)
         return out
 
     def construct(self, x):

@@ -7,6 +7,8 @@ mechanical key mapping. Only primitive-instance ops are used inside ``construct`
 """
 from mindspore import nn, ops
 
+from .ops import Add, Mul
+
 
 class Sequential(nn.SequentialCell):
     """``nn.SequentialCell`` whose item assignment keeps full parameter names.
@@ -24,6 +26,26 @@ class Sequential(nn.SequentialCell):
         self._cells[key] = cell
         cell.update_parameters_name(self.path_prefix + key + ".")
         self.cell_list = list(self._cells.values())
+
+
+def replace_cell(net, path, cell):
+    """Put ``cell`` at ``path`` (dotted) inside ``net``, in place; containers also get their child list updated."""
+    parent_path, _, key = path.rpartition(".")
+    parent = net
+    for part in parent_path.split(".") if parent_path else ():
+        parent = parent.name_cells()[part]
+    parent.insert_child_to_cell(key, cell)
+    if hasattr(parent, "cell_list"):
+        parent.cell_list = list(parent.name_cells().values())
+
+
+def switch_to_deploy(net):
+    """Every re-parameterizable cell of ``net`` (one with a ``switch_to_deploy`` method, e.g. RepGhost modules) in
+    its deployed form, in place, parameters renamed to their paths; returns ``net``."""
+    for _, cell in net.cells_and_names():
+        if cell is not net and callable(getattr(cell, "switch_to_deploy", None)):
+            cell.switch_to_deploy()
+    return sync_parameter_names(net)
 
 
 def record_paths(net):
@@ -120,9 +142,10 @@ class HardSwish(nn.Cell):
     def __init__(self):
         super().__init__()
         self.gate = HardSigmoid()
+        self.mul = Mul()
 
     def construct(self, x):
-        return x * self.gate(x)
+        return self.mul(x, self.gate(x))
 
 
 class GlobalAvgPool(nn.Cell):
@@ -147,10 +170,11 @@ class SqueezeExcite(nn.Cell):
         self.act1 = nn.ReLU()
         self.conv_expand = conv2d(reduced, chs, 1, bias=True)
         self.gate = HardSigmoid()
+        self.mul = Mul()
 
     def construct(self, x):
         s = self.conv_expand(self.act1(self.conv_reduce(self.pool(x))))
-        return x * self.gate(s)
+        return self.mul(x, self.gate(s))
 
 
 class GhostBottleneck(nn.Cell):
@@ -160,7 +184,7 @@ class GhostBottleneck(nn.Cell):
     -> + shortcut (identity when shapes match, else depthwise conv + BN + 1x1 conv + BN). No activation after the add.
     ``shortcut=False`` (RepGhost's ``repghostnet_wo`` ablation) drops only the identity shortcut, as the official
     RepGhostBottleneck does: a block that changes the shape keeps its conv shortcut. ``use_shortcut`` says whether
-    any shortcut is added, ``identity_shortcut`` whether it is the identity (the QAT and ONNX-QDQ code read both).
+    any shortcut is added, ``identity_shortcut`` whether it is the identity.
     ``module(in, out, relu, layer_idx)`` builds a ghost module; ghost2 is always built as layer 0, so GhostNetV2's
     attention (layer index > 1) only ever lands in ghost1, as in the reference. ``se_layer(chs, se_ratio)`` builds
     the squeeze-excite (GhostNet-600M rounds its width to 8).
@@ -188,6 +212,7 @@ class GhostBottleneck(nn.Cell):
                 conv2d(in_chs, out_chs, 1),
                 batch_norm(out_chs),
             ])
+        self.add = Add()
 
     def construct(self, x):
         out = self.ghost1(x)
@@ -198,6 +223,4 @@ class GhostBottleneck(nn.Cell):
         out = self.ghost2(out)
         if not self.use_shortcut:
             return out
-        if self.identity_shortcut:
-            return out + x
-        return out + self.shortcut(x)
+        return self.add(out, x if self.identity_shortcut else self.shortcut(x))

@@ -55,12 +55,20 @@ def check_input_size(name, image_size):
         raise ConfigError(f"image_size must be >= {minimum} for {name}, got {image_size}")
 
 
+DEPLOY_FAMILIES = ("repghostnet",)  # families whose modules fuse for deployment (switch_to_deploy)
+
+
 def model_family(name):
     """The family of a registered name: one of the keys of ``_FAMILIES`` ('ghostnet', 'ghostnet_nose',
     'ghostnet_600m', 'repghostnet', 'ghostnetv2', 'vgg_cifar', 'ghost_vgg_cifar', 'resnet_cifar',
     'ghost_resnet_cifar')."""
     check_model_name(name)
     return MODELS[name][0]
+
+
+def has_deploy_form(name):
+    """True when the registered model has a re-parameterized (deployed) form of its own (RepGhostNet)."""
+    return model_family(name) in DEPLOY_FAMILIES
 
 
 def create_model(name, num_classes=1000, pretrained=None, features_only=False, out_indices=None, **kwargs):

@@ -8,7 +8,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn
 
 from .ghostnet import GhostNet
-from .layers import Sequential, batch_norm, conv2d, conv_bn, sync_parameter_names
+from .layers import Sequential, batch_norm, conv2d, conv_bn, switch_to_deploy
 
 BN_EPS = 1e-5
 
@@ -121,10 +121,7 @@ def reparameterize(net):
 
     Parameters of the new convs are renamed to their full path so checkpoints saved afterwards load by name.
     """
-    for _, cell in net.cells_and_names():
-        if isinstance(cell, RepGhostModule):
-            cell.switch_to_deploy()
-    return sync_parameter_names(net)
+    return switch_to_deploy(net)
 
 
 def reparameterize_params(params, eps=BN_EPS):

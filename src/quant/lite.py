@@ -8,7 +8,8 @@ one scale per QuantizeLinear and none from a DequantizeLinear, so the ``.ms`` ha
 per-channel QAT network is re-quantized per tensor for it (:func:`to_lite_scheme`; ``--quant_per_channel false``
 trains exactly what the ``.ms`` runs). Its classifier multiplies in float (an int8-weight, float-output matmul fails
 to load), with the weights and bias on their int8/int32 grids: the same numbers as the Cell's; its average pools
-are depthwise convs with weights 1/k² (Lite's int8 average pooling misses the output grid; see ``onnx_qdq._pool``).
+are depthwise convs with weights 1/k² (Lite's int8 average pooling misses the output grid; see
+``layers.QuantPool.write_onnx``).
 """
 import dataclasses
 
@@ -18,7 +19,7 @@ from mindspore import Tensor
 from src.deploy import lite
 from src.deploy.onnx_graph import onnx
 
-from .fold import QuantConv, QuantDense
+from .fold import QuantConv
 from .onnx_qdq import build_model
 from .qat import scheme_of_network
 
@@ -30,7 +31,7 @@ def to_lite_scheme(net):
     if not scheme.per_channel:
         return False
     for _, cell in net.cells_and_names():
-        if isinstance(cell, (QuantConv, QuantDense)):
+        if isinstance(cell, QuantConv):
             cell.per_channel = False
     vector = dataclasses.replace(scheme, per_channel=False).vector()
     net.quant_control.scheme.set_data(Tensor(np.asarray(vector, np.float32)))

@@ -1,18 +1,12 @@
-"""Turning a float GhostNet / RepGhostNet / GhostNetV2 into its quantization-aware (fake-quant) network.
+"""Turning any float network built from known layers into its quantization-aware (fake-quant) network.
 
-The float network is rebuilt in place, reusing its parameters: every conv + BN (+ ReLU) becomes a
-:class:`~.fold.QuantConv` (BN folded, int8 weights), and every block gets the activation quantizers an int8
-runtime has, at the same places:
-
-- stem: the input image and the stem output; head: the pooled features, ``conv_head`` (+ReLU); the classifier
-  has int8 weights and float logits.
-- Ghost module: one quantizer for the primary output, the cheap output and their concat, so the concat (and the
-  channel slice) is exact on int8 data; GhostNetV2 adds its pooled input, each DFC conv, the sigmoid gate (fixed
-  [0, 1] grid) and the gated product.
-- Bottleneck: the stride-2 depthwise conv, each shortcut conv and the residual add; SE: pooled input, reduce conv,
-  the hard-sigmoid gate (fixed [0, 1] grid) and the product.
-- RepGhostNet is quantized in its deployed (fused) form: a train-form network is re-parameterized first (QAT
-  before fusion quantizes a weight the deployed net never has; QARepVGG).
+The float network is rebuilt in place, reusing its parameters, from its traced dataflow (:mod:`.plan`): every
+conv / dense + BN (+ activation) becomes a :class:`~.fold.QuantConv` (BN folded, int8 weights), and every other
+computing layer (residual add, gate product, average pool, lone BN or activation) its quantized form from
+:mod:`.layers`, each with the output quantizer an int8 runtime has at that place. A concat's inputs share its grid,
+so the concat (and any channel slice, flatten, pad or upsampling after it) is exact on int8 data; hard-sigmoid and
+sigmoid gates use the fixed [0, 1] grid; the network input is quantized and its logits are float. Nothing here
+knows a model family: a new network made of these layers quantizes, exports and runs int8 as it is.
 
 :class:`QuantScheme` holds the choices; its vector is stored in the network (``quant_control.scheme``), so a QAT
 checkpoint alone says how to rebuild the network that loads it.
@@ -21,13 +15,15 @@ from dataclasses import dataclass
 
 from mindspore import nn, ops
 
-from ..models.ghostnet import GhostModule, GhostNet
-from ..models.ghostnetv2 import GhostModuleV2
-from ..models.layers import ConvBnAct, GhostBottleneck, SqueezeExcite
-from ..models.repghost import RepGhostModule, RepGhostNet, reparameterize
+from ..errors import ConfigError, DataError
+from ..models import create_model, load_checkpoint_strict
+from ..models.layers import replace_cell, switch_to_deploy, sync_parameter_names
+from ..models.trace import INPUT, trace
 from . import QuantError
 from .fake_quant import W_QMAX, ActQuant, GateQuant, QuantControl
-from .fold import QuantConv, QuantDense
+from .fold import QuantConv
+from .layers import QuantAct, QuantAdd, QuantConcat, QuantLayer, QuantMul, QuantNorm, QuantPool
+from .plan import FLOAT_UNITS, plan
 
 KEEP_FLOAT = ("first_conv", "classifier", "depthwise")  # layers that may stay float (mixed precision)
 MARKER = "quant_control.scheme"  # the parameter that makes a checkpoint a QAT checkpoint
@@ -94,238 +90,78 @@ def scheme_of_params(params):
     return QuantScheme.from_vector(value.asnumpy() if hasattr(value, "asnumpy") else value)
 
 
-class QuantPool(nn.Cell):
-    """A pooling op followed by its activation quantizer."""
-
-    def __init__(self, pool, out_quant):
-        super().__init__()
-        self.pool = pool
-        self.out_quant = out_quant
-
-    def output_quant(self):
-        return self.out_quant
-
-    def construct(self, x):
-        return self.out_quant(self.pool(x))
+def _quantizers(plan, control, scheme):
+    """One quantizer per grid: the fixed gate grid or an EMA-observed one."""
+    grids = {g for g in plan.grid_of.values() if g is not None} | {op.grid for op in plan.ops if op.grid is not None}
+    return {g: GateQuant(control) if g in plan.gates else ActQuant(control, scheme.observer_decay)
+            for g in sorted(grids)}
 
 
-class QuantGhostModule(nn.Cell):
-    """Ghost module with one quantizer shared by the primary output, the cheap output and their concat."""
-
-    def __init__(self, module, build, src):
-        super().__init__()
-        self.oup = module.oup
-        self.needs_slice = module.needs_slice
-        self.out_quant = build.act()
-        self.primary_conv = build.conv_seq(module.primary_conv, src, out_quant=False)
-        self.cheap_operation = build.conv_seq(module.cheap_operation, self.out_quant, out_quant=False)
-        self.concat = ops.Concat(axis=1)
-
-    def output_quant(self):
-        return self.out_quant
-
-    def ghost(self, x):
-        x1 = self.primary_conv(x)
-        x2 = self.cheap_operation(self.out_quant.quantize(x1))
-        out = self.out_quant(self.concat((x1, x2)))
-        if self.needs_slice:
-            out = out[:, :self.oup]
-        return out
-
-    def construct(self, x):
-        return self.ghost(x)
-
-
-class QuantGhostModuleV2(QuantGhostModule):
-    """GhostNetV2's module: the quantized ghost output times the quantized DFC-attention gate, quantized."""
-
-    upsample_nearest = GhostModuleV2.upsample_nearest  # the float module's exact upsampling, shared
-
-    def __init__(self, module, build, src):
-        super().__init__(module, build, src)
-        self.attention = module.attention
-        if self.attention:
-            self.pool = QuantPool(module.pool, build.act())
-            convs, bns = module.short_conv[0::2], module.short_conv[1::2]
-            layers, prev = [], self.pool.out_quant
-            for conv, bn in zip(convs, bns):
-                layers.append(build.conv(conv, prev, bn))
-                prev = layers[-1].out_quant
-            self.short_conv = nn.SequentialCell(layers)
-            self.gate = module.gate
-            self.gate_quant = GateQuant(build.control)
-            self.out_quant_mul = build.act()
-            for name in ("reshape", "cat_h", "cat_w", "cat_h2", "cat_w2"):
-                setattr(self, name, getattr(module, name))
-
-    def output_quant(self):
-        return self.out_quant_mul if self.attention else self.out_quant
-
-    def construct(self, x):
-        out = self.ghost(x)
-        if not self.attention:
-            return out
-        gate = self.gate_quant(self.gate(self.short_conv(self.pool(x))))
-        return self.out_quant_mul(out * self.upsample_nearest(gate, out.shape[2], out.shape[3]))
+def _twin(op, plan, quant, control, scheme, first):
+    """The quantized layer of plan entry ``op``."""
+    node, cell = op.node, op.node.cell
+    out_quant = quant.get(op.grid)
+    common = {"out_quant": out_quant, "observe": op.observe}
+    if op.kind == "conv":
+        reads_input = INPUT in node.inputs
+        depthwise = isinstance(cell, nn.Conv2d) and cell.group > 1 and cell.group == cell.in_channels
+        quantize = not ((reads_input and "first_conv" in scheme.keep_float)
+                        or (op is plan.output and "classifier" in scheme.keep_float)
+                        or (depthwise and "depthwise" in scheme.keep_float))
+        src = quant.get(plan.grid_of[node.inputs[0]])
+        in_quant = src if reads_input else None
+        return QuantConv(cell, op.bn.cell if op.bn else None, op.act, control, quantize, scheme.per_channel,
+                         in_quant=in_quant, count_steps=first, input_quant=src, **common)
+    if INPUT in node.inputs:
+        raise QuantError(f"{node.path} ({type(cell).__name__}) reads the network input; quantization needs the "
+                         "input to feed convolutions")
+    if op.kind == "norm":
+        return QuantNorm(cell, op.act, **common)
+    if op.kind == "act":
+        return QuantAct(op.act, **common)
+    if op.kind == "pool":
+        return QuantPool(cell, **common)
+    if op.kind == "concat":
+        return QuantConcat(cell, **common)
+    return (QuantAdd if op.kind == "add" else QuantMul)(cell, op.act, **common)
 
 
-class QuantRepGhostModule(nn.Cell):
-    """Deployed RepGhost module: primary conv+BN(+ReLU), fused depthwise conv with bias (+ReLU), both quantized."""
-
-    def __init__(self, module, build, src):
-        super().__init__()
-        if module.has_fusion:
-            raise QuantError("RepGhost modules are quantized in their deployed form; re-parameterize first")
-        self.primary_conv = build.conv_seq(module.primary_conv, src)
-        self.cheap_operation = build.conv(module.cheap_operation, self.primary_conv.out_quant,
-                                          act="relu" if isinstance(module.relu, nn.ReLU) else None)
-
-    def output_quant(self):
-        return self.cheap_operation.out_quant
-
-    def construct(self, x):
-        return self.cheap_operation(self.primary_conv(x))
-
-
-class QuantSqueezeExcite(nn.Cell):
-    """SE: quantized pooled input, reduce conv (+ReLU), expand conv + hard-sigmoid on the [0, 1] grid, product."""
-
-    def __init__(self, se, build):
-        super().__init__()
-        self.pool = QuantPool(se.pool, build.act())
-        self.conv_reduce = build.conv(se.conv_reduce, self.pool.out_quant, act="relu")
-        self.conv_expand = build.conv(se.conv_expand, self.conv_reduce.out_quant, act="hard_sigmoid", gate=True)
-        self.out_quant = build.act()
-
-    def output_quant(self):
-        return self.out_quant
-
-    def construct(self, x):
-        return self.out_quant(x * self.conv_expand(self.conv_reduce(self.pool(x))))
-
-
-class QuantBottleneck(nn.Cell):
-    """Ghost bottleneck with the residual add quantized."""
-
-    def __init__(self, block, build, src):
-        super().__init__()
-        self.ghost1 = build.module(block.ghost1, src)
-        prev = self.ghost1.output_quant()
-        self.has_dw = block.has_dw
-        if self.has_dw:
-            self.conv_dw = build.conv(block.conv_dw, prev, block.bn_dw)
-            prev = self.conv_dw.out_quant
-        self.has_se = block.has_se
-        if self.has_se:
-            self.se = QuantSqueezeExcite(block.se, build)
-            prev = self.se.out_quant
-        self.ghost2 = build.module(block.ghost2, prev)
-        self.use_shortcut = block.use_shortcut
-        self.identity_shortcut = block.identity_shortcut
-        if self.use_shortcut and not self.identity_shortcut:
-            s = block.shortcut
-            first = build.conv(s[0], src, s[1])
-            self.shortcut = nn.SequentialCell([first, build.conv(s[2], first.out_quant, s[3])])
-        if self.use_shortcut:
-            self.out_quant = build.act()
-
-    def output_quant(self):
-        return self.out_quant if self.use_shortcut else self.ghost2.output_quant()
-
-    def construct(self, x):
-        out = self.ghost1(x)
-        if self.has_dw:
-            out = self.conv_dw(out)
-        if self.has_se:
-            out = self.se(out)
-        out = self.ghost2(out)
-        if not self.use_shortcut:
-            return out
-        if self.identity_shortcut:
-            return self.out_quant(out + x)
-        return self.out_quant(out + self.shortcut(x))
-
-
-class _Builder:
-    """Makes the quantized layers of one network (shared control and scheme). ``src`` arguments are the quantizer
-    of a layer's input (None: a float input), which sets the int32 grid of the layer's bias."""
-
-    def __init__(self, scheme, control):
-        self.scheme = scheme
-        self.control = control
-
-    def act(self):
-        return ActQuant(self.control, self.scheme.observer_decay)
-
-    def conv(self, conv, src, bn=None, act=None, out_quant=True, gate=False):
-        depthwise = conv.group > 1 and conv.group == conv.in_channels
-        quantize = not (depthwise and "depthwise" in self.scheme.keep_float)
-        out = (GateQuant(self.control) if gate else self.act()) if out_quant else None
-        return QuantConv(conv, bn, act, self.control, quantize, self.scheme.per_channel, out_quant=out,
-                         input_quant=src)
-
-    def conv_seq(self, seq, src, out_quant=True):
-        """A ``Sequential(conv, bn[, ReLU])`` of the float model."""
-        return self.conv(seq[0], src, seq[1], "relu" if len(seq) > 2 else None, out_quant)
-
-    def module(self, module, src):
-        if isinstance(module, GhostModuleV2):
-            return QuantGhostModuleV2(module, self, src)
-        if isinstance(module, GhostModule):
-            return QuantGhostModule(module, self, src)
-        if isinstance(module, RepGhostModule):
-            return QuantRepGhostModule(module, self, src)
-        raise QuantError(f"no quantized form of {type(module).__name__}")
-
-    def block(self, block, src):
-        if isinstance(block, GhostBottleneck):
-            return QuantBottleneck(block, self, src)
-        if isinstance(block, ConvBnAct):
-            return self.conv(block.conv, src, block.bn1, "relu")
-        raise QuantError(f"no quantized form of {type(block).__name__}")
+def _trace_shape(net):
+    """A small input every network accepts: its minimum size (at least 32 px), its first conv's channels."""
+    conv = next(cell for _, cell in net.cells_and_names() if isinstance(cell, nn.Conv2d))
+    size = max(32, getattr(net, "min_input_size", 32))
+    return (1, conv.in_channels, size, size)
 
 
 def quantize_network(net, scheme):
-    """Turn the float ``net`` (a :class:`GhostNet` or subclass) into its QAT network, in place; returns it.
+    """Turn the float ``net`` into its QAT network, in place; returns it.
 
-    A train-form RepGhostNet is re-parameterized first. Parameters are reused (a loaded float checkpoint carries
-    over) and renamed to their new paths.
+    Any network built from the layers :mod:`.plan` knows: re-parameterizable cells are switched to their deployed
+    form first (QAT before fusion quantizes a weight the deployed net never has; QARepVGG), then every layer is
+    replaced by its quantized form (:mod:`.layers`, :mod:`.fold`), read from one traced forward pass. Parameters
+    are reused (a loaded float checkpoint carries over) and renamed to their new paths.
     """
-    if not isinstance(net, GhostNet):
-        raise QuantError(f"quantization supports GhostNet, RepGhostNet and GhostNetV2, not {type(net).__name__}")
-    if net.act_layer is not nn.ReLU:  # the quantized layers fuse ReLU; another activation would be replaced silently
-        raise QuantError(f"quantization supports ReLU networks; {type(net).__name__} uses "
-                         f"{net.act_layer.__name__}")
-    if any(isinstance(c, (QuantConv, QuantControl)) for _, c in net.cells_and_names()):
+    if any(isinstance(c, (QuantLayer, QuantControl)) for _, c in net.cells_and_names()):
         raise QuantError("the network is already quantization-aware")
-    if isinstance(net, RepGhostNet):
-        reparameterize(net)
+    switch_to_deploy(net)
+    try:
+        tr = trace(net, _trace_shape(net), units=FLOAT_UNITS)
+    except ConfigError as exc:
+        raise QuantError(f"cannot quantize {type(net).__name__}: {exc}") from None
+    steps = plan(tr, float_input="first_conv" in scheme.keep_float)
     control = QuantControl(scheme.vector(), scheme.quant_delay)
-    build = _Builder(scheme, control)
     children = list(net.name_cells().items())
     for name, _ in children:  # the control goes first, so its parameters are named quant_control.*
         delattr(net, name)
     net.quant_control = control
     for name, cell in children:
         setattr(net, name, cell)
-    in_quant = None if "first_conv" in scheme.keep_float else build.act()
-    net.conv_stem = QuantConv(net.conv_stem, net.bn1, "relu", control, in_quant is not None, scheme.per_channel,
-                              in_quant=in_quant, out_quant=build.act(), count_steps=True, input_quant=in_quant)
-    net.bn1 = nn.Identity()
-    net.act1 = nn.Identity()
-    src = net.conv_stem.out_quant
-    for stage in net.blocks:
-        for j, block in enumerate(list(stage)):
-            stage[j] = build.block(block, src)
-            src = stage[j].output_quant()
-    net.global_pool = QuantPool(net.global_pool, build.act())
-    net.conv_head = build.conv(net.conv_head, net.global_pool.out_quant, act="relu")
-    net.act2 = nn.Identity()
-    net.classifier = QuantDense(net.classifier, control, "classifier" not in scheme.keep_float, scheme.per_channel,
-                                input_quant=net.conv_head.out_quant)
-    for name, param in net.parameters_and_names():
-        param.name = name
-    return net
+    quant = _quantizers(steps, control, scheme)
+    for i, op in enumerate(steps.ops):
+        replace_cell(net, op.node.path, _twin(op, steps, quant, control, scheme, first=i == 0))
+        for node in op.absorbed:
+            replace_cell(net, node.path, nn.Identity())
+    return sync_parameter_names(net)
 
 
 def quantizers(net):
@@ -369,15 +205,12 @@ def legacy_weight_grid_note(ckpt_file, record):
 def load_qat_network(cfg, ckpt_file, params, record=None):
     """The QAT network (evaluation mode) of QAT checkpoint ``ckpt_file`` (its read ``params`` and ``record``).
 
-    The checkpoint alone decides: its ``quant_control.scheme`` gives the scheme, and RepGhost networks are built in
-    their deployed form. A checkpoint trained on the old weight grid is loaded with a warning."""
-    from ..errors import DataError
-    from ..models import create_model, load_checkpoint_strict, model_family
-
+    The checkpoint alone decides: its ``quant_control.scheme`` gives the scheme (re-parameterizable networks are
+    rebuilt in their deployed form by :func:`quantize_network`). A checkpoint trained on the old weight grid is
+    loaded with a warning."""
     if not is_qat_params(params):
         raise QuantError(f"{ckpt_file}: its record says QAT but it holds no quantization state; the file is corrupt")
-    kwargs = {"deploy": True} if model_family(cfg.model) == "repghostnet" else {}
-    net = quantize_network(create_model(cfg.model, num_classes=cfg.num_classes, dropout=cfg.dropout, **kwargs),
+    net = quantize_network(create_model(cfg.model, num_classes=cfg.num_classes, dropout=cfg.dropout),
                            scheme_of_params(params))
     try:
         load_checkpoint_strict(net, ckpt_file, params)

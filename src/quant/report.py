@@ -17,7 +17,7 @@ import mindspore as ms
 import numpy as np
 
 from .fake_quant import ActQuant, GateQuant
-from .fold import QuantConv, QuantDense
+from .fold import QuantConv
 from .qat import quantizers
 
 REPORT_SAMPLES = 64
@@ -33,7 +33,7 @@ def float_reference(net):
     """Inside: ``net`` computes in float (activations unquantized, weights unquantized, BN still folded)."""
     cells = [c for _, c in net.cells_and_names()]
     acts = [c for c in cells if isinstance(c, (ActQuant, GateQuant))]
-    layers = [c for c in cells if isinstance(c, (QuantConv, QuantDense)) and c.quantize]
+    layers = [c for c in cells if isinstance(c, QuantConv) and c.quantize]
     for c in acts:
         c.bypass = True
     for c in layers:
@@ -88,9 +88,9 @@ def weight_rows(net):
     """One row per conv / dense layer: precision, scale range and weight error."""
     rows = []
     for name, cell in net.cells_and_names():
-        if not isinstance(cell, (QuantConv, QuantDense)):
+        if not isinstance(cell, QuantConv):
             continue
-        weight = (cell.folded()[0] if isinstance(cell, QuantConv) else cell.dense.weight).asnumpy()
+        weight = cell.folded()[0].asnumpy()
         values, scale = (t.asnumpy() for t in cell.int8_weight())
         scale = np.atleast_1d(scale)
         dequant = values * scale.reshape((-1,) + (1,) * (values.ndim - 1)) if len(scale) > 1 else values * scale

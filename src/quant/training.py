@@ -11,7 +11,7 @@ until ``qat_freeze_observer_epochs`` and folded BatchNorms use batch statistics 
 import os
 
 from ..errors import ConfigError
-from ..models import model_family, read_checkpoint
+from ..models import has_deploy_form, read_checkpoint
 from ..record import make_record
 from .fake_quant import W_QMAX
 from .qat import QuantScheme, is_qat_checkpoint, quantize_network, set_bn_frozen, set_observing
@@ -28,7 +28,7 @@ def check_qat_config(cfg):
             raise ConfigError(f"--pretrained {cfg.pretrained} is a quantization-aware (QAT) checkpoint: continue "
                               "from it with --qat true, or fine-tune from the float checkpoint it was trained from")
         return
-    if cfg.deploy and model_family(cfg.model) != "repghostnet":
+    if cfg.deploy and not has_deploy_form(cfg.model):
         raise ConfigError(f"--deploy: only RepGhost models have a deployed form, {cfg.model} has none; drop "
                           "--deploy (RepGhostNet is always quantized in its deployed form)")
     if cfg.amp_level != "O0":
@@ -41,7 +41,7 @@ def check_qat_config(cfg):
             raise ConfigError(f"--{key} must be >= 0, got {cfg[key]}")
     if cfg.pretrained and os.path.isfile(cfg.pretrained):
         record = read_checkpoint(cfg.pretrained)[1]
-        if (record or {}).get("form") == "deploy" and model_family(cfg.model) != "repghostnet":
+        if (record or {}).get("form") == "deploy" and not has_deploy_form(cfg.model):
             raise ConfigError(f"--pretrained {cfg.pretrained} is a deployed (re-parameterized) checkpoint, which "
                               f"only RepGhost models have; {cfg.model} needs its train-form checkpoint")
     QuantScheme.from_config(cfg)  # validates quant_keep_float, qat_observer_decay, qat_quant_delay

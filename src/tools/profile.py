@@ -9,7 +9,11 @@ import argparse
 import sys
 from collections import OrderedDict
 
-import numpy as np
+import mindspore as ms
+
+from src.errors import ConfigError
+from src.models import check_input_size, create_model, model_family
+from src.models.trace import cell_macs
 
 
 def _stage_of(name):
@@ -21,40 +25,6 @@ def _stage_of(name):
     if parts[0] in ("conv_stem", "conv1", "bn1"):
         return "stem"
     return "head" if parts[0] == "conv_head" else parts[0]
-
-
-def cell_macs(net, image_size=224, in_channels=3):
-    """``OrderedDict(cell path -> MACs)`` of every Conv2d and Dense for one image of ``image_size``.
-
-    Measured with forward hooks in PyNative mode (switched to and back if needed), so it follows the real shapes.
-    """
-    import mindspore as ms
-    from mindspore import nn
-
-    macs = OrderedDict()
-
-    def hook_for(name):
-        def hook(cell, args, output):
-            if isinstance(cell, nn.Conv2d):
-                k = int(np.prod(cell.weight.shape[1:]))  # (Cin / groups) * kh * kw
-                macs[name] = macs.get(name, 0) + int(np.prod(output.shape[1:])) * k
-            else:
-                macs[name] = macs.get(name, 0) + int(cell.weight.shape[0] * cell.weight.shape[1])
-        return hook
-
-    handles = [cell.register_forward_hook(hook_for(name)) for name, cell in net.cells_and_names()
-               if isinstance(cell, (nn.Conv2d, nn.Dense))]
-    was_training, mode = net.training, ms.get_context("mode")
-    net.set_train(False)
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    try:
-        net(ms.Tensor(np.zeros((1, in_channels, image_size, image_size), np.float32)))
-    finally:
-        for h in handles:
-            h.remove()
-        net.set_train(was_training)
-        ms.set_context(mode=mode)
-    return macs
 
 
 def profile_model(net, image_size=224, in_channels=3):
@@ -94,10 +64,6 @@ def main(argv=None):
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--num_classes", type=int, default=1000)
     args = parser.parse_args(argv)
-
-    import mindspore as ms
-    from src.errors import ConfigError
-    from src.models import check_input_size, create_model, model_family
 
     try:
         check_input_size(args.model, args.image_size)

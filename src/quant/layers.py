@@ -1,0 +1,266 @@
+"""The quantized forms of the layers networks are built from, each with its int8 ONNX nodes next to its
+``construct``.
+
+Every quantized layer (:class:`QuantLayer`) is a float op, an optional activation and the quantizer of its output,
+exactly as an int8 runtime computes it: the op on dequantized inputs, the activation in float, one rounding onto
+the output grid. ``write_onnx(g, inputs, node)`` writes the same computation as QDQ nodes that onnxruntime fuses
+into its int8 kernels (``QLinearConv``, ``QLinearAdd``, ``QLinearMul``, ``QLinearGlobalAveragePool``,
+``QLinearAveragePool``, ``QLinearSigmoid``). Data movement (concat, slice, flatten, pad, max-pool, subsampling,
+upsampling) is exact on int8 data: it keeps its input's grid and is written on the uint8 tensors
+(:data:`MOVES`). :mod:`.fold` adds convolutions and dense layers; :mod:`.qat` decides which layer gets which form.
+"""
+import numpy as np
+from mindspore import nn, ops
+
+from ..models.layers import GlobalAvgPool
+from ..models.ops import ChannelPad, ChannelSlice, Concat, NearestUpsample, Subsample
+from . import QuantError
+from .fake_quant import ACT_QMIN, W_QMAX, GateQuant
+from .int8_graph import Value, to_numpy
+
+ACTIVATIONS = (None, "relu", "relu6", "hard_sigmoid", "hard_swish", "sigmoid")
+SIXTH = np.float32(1.0 / 6.0)  # hard-swish multiplies by it in the Cell and in ONNX: the same float32 rounding
+
+
+def onnx_activation(g, y, act, hint):
+    """The float activation ``act`` of float tensor ``y`` as ONNX nodes, with the same ops as the Cell."""
+    if act == "relu":
+        return g.node("Relu", [y], hint + "_relu")
+    if act == "sigmoid":
+        return g.node("Sigmoid", [y], hint + "_sigmoid")
+    if act == "clip01":  # a hard-sigmoid whose +3 and /6 are folded into the layer before
+        return g.node("Clip", [y, g.const(np.float32(0.0), "zero"), g.const(np.float32(1.0), "one")], hint + "_clip")
+    if act in ("relu6", "hard_sigmoid", "hard_swish"):
+        x = y if act == "relu6" else g.node("Add", [y, g.const(np.float32(3.0), "three")], hint + "_add3")
+        r = g.node("Clip", [x, g.const(np.float32(0.0), "zero"), g.const(np.float32(6.0), "six")], hint + "_relu6")
+        if act == "relu6":
+            return r
+        if act == "hard_sigmoid":
+            return g.node("Div", [r, g.const(np.float32(6.0), "six")], hint + "_hsig")
+        gate = g.node("Mul", [r, g.const(SIXTH, "sixth")], hint + "_hsig")
+        return g.node("Mul", [y, gate], hint + "_hswish")
+    return y
+
+
+class QuantLayer(nn.Cell):
+    """Base of the quantized layers: activation ``act`` (one of :data:`ACTIVATIONS`) and output quantizer
+    ``out_quant`` (None: float output, the network's logits). ``observe=False``: the quantizer's range is observed
+    by another layer sharing its grid (a concat's inputs share the concat's grid), so here it only rounds."""
+
+    def __init__(self, act=None, out_quant=None, observe=True):
+        super().__init__()
+        if act not in ACTIVATIONS:
+            raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
+        self.act = act
+        self.out_quant = out_quant
+        self.has_out_quant = out_quant is not None
+        self.observe = observe
+        self.relu = nn.ReLU()
+        self.relu6 = nn.ReLU6()
+        self.sigmoid = nn.Sigmoid()
+
+    def output_quant(self):
+        return self.out_quant
+
+    def activation(self, y):
+        if self.act == "relu":
+            return self.relu(y)
+        if self.act == "relu6":
+            return self.relu6(y)
+        if self.act == "hard_sigmoid":
+            return self.relu6(y + 3.0) / 6.0
+        if self.act == "hard_swish":
+            return y * (self.relu6(y + 3.0) * SIXTH)
+        if self.act == "sigmoid":
+            return self.sigmoid(y)
+        return y
+
+    def finish(self, y):
+        """Activation, then the output quantizer (observing, or rounding only)."""
+        y = self.activation(y)
+        if not self.has_out_quant:
+            return y
+        return self.out_quant(y) if self.observe else self.out_quant.quantize(y)
+
+    def write_output(self, g, y, hint, act=None):
+        """Float tensor ``y`` through the activation (``act`` overrides it) onto the output grid (a float Value
+        without ``out_quant``). A ReLU before a zero-point-0 grid and the clip of a hard-sigmoid before the
+        [0, 1] gate grid change nothing (the grid saturates exactly there), so they are not written: onnxruntime
+        then fuses the op with its QuantizeLinear."""
+        act = self.act if act is None else act
+        if not self.has_out_quant:
+            return Value(onnx_activation(g, y, act, hint))
+        scale, zero_point = (float(to_numpy(t)) for t in self.out_quant.qparams())
+        saturates = (act == "relu" and zero_point == ACT_QMIN) or (
+            act == "clip01" and isinstance(self.out_quant, GateQuant))
+        if not saturates:
+            y = onnx_activation(g, y, act, hint)
+        return g.quantize(y, scale, zero_point, hint + "_out")
+
+
+class QuantAdd(QuantLayer):
+    """Residual add (+ activation), quantized: ``QLinearAdd``."""
+
+    def __init__(self, op, act=None, out_quant=None, observe=True):
+        super().__init__(act, out_quant, observe)
+        self.op = op
+
+    def construct(self, a, b):
+        return self.finish(self.op(a, b))
+
+    def write_onnx(self, g, inputs, node, hint):
+        return self.write_output(g, g.node("Add", [g.float(v) for v in inputs], hint), hint)
+
+
+class QuantMul(QuantAdd):
+    """Product (gates), quantized: ``QLinearMul``."""
+
+    def write_onnx(self, g, inputs, node, hint):
+        return self.write_output(g, g.node("Mul", [g.float(v) for v in inputs], hint), hint)
+
+
+class QuantAct(QuantLayer):
+    """A standalone activation (e.g. GhostNetV2's sigmoid gate: ``QLinearSigmoid``) onto its output grid."""
+
+    def construct(self, x):
+        return self.finish(x)
+
+    def write_onnx(self, g, inputs, node, hint):
+        return self.write_output(g, g.float(inputs[0]), hint)
+
+
+class QuantNorm(QuantLayer):
+    """A BatchNorm that follows no convolution (e.g. after a Ghost module's concat in a ghostified network)
+    + activation, quantized. Training: batch statistics, as the float layer. Evaluation: ``x * scale + shift``
+    per channel, the same two float operations the ONNX graph runs (so both round alike)."""
+
+    def __init__(self, bn, act=None, out_quant=None, observe=True):
+        super().__init__(act, out_quant, observe)
+        self.bn = bn
+
+    def affine(self):
+        """Per-channel ``(scale, shift)`` of the BN with its running statistics."""
+        bn = self.bn
+        scale = bn.gamma / ops.sqrt(bn.moving_variance + bn.eps)
+        return scale, bn.beta - bn.moving_mean * scale
+
+    def _channels(self, v, ndim):
+        return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+    def construct(self, x):
+        if self.training:
+            return self.finish(self.bn(x))
+        scale, shift = self.affine()
+        return self.finish(x * self._channels(scale, x.ndim) + self._channels(shift, x.ndim))
+
+    def write_onnx(self, g, inputs, node, hint):
+        shape = (1, -1) + (1,) * (len(node.shape) - 2)
+        scale, shift = (to_numpy(t).astype(np.float32).reshape(shape) for t in self.affine())
+        y = g.node("Mul", [g.float(inputs[0]), g.const(scale, hint + "_scale")], hint + "_mul")
+        return self.write_output(g, g.node("Add", [y, g.const(shift, hint + "_shift")], hint), hint)
+
+
+class QuantPool(QuantLayer):
+    """Average pooling (global, or a k x k window), quantized: ``QLinearGlobalAveragePool`` /
+    ``QLinearAveragePool``."""
+
+    def __init__(self, pool, out_quant=None, observe=True):
+        super().__init__(None, out_quant, observe)
+        self.pool = pool
+
+    def construct(self, x):
+        return self.finish(self.pool(x))
+
+    def write_onnx(self, g, inputs, node, hint):
+        """Lite flavour: a depthwise conv whose weights are all 1/k² (int8 W_QMAX at scale 1/(W_QMAX k²), so
+        exactly the mean), because MindSpore Lite 2.0's int8 average pooling misses the output grid when it differs
+        from the input grid or the map is large (measured on the same int8 inputs as onnxruntime: 40-88% of
+        outputs off, by up to 254 steps; all at 28x28), while its int8 convs are within one step on < 2%."""
+        x, (_, channels, height, width) = inputs[0], node.in_shapes[0]
+        glob = isinstance(self.pool, GlobalAvgPool)
+        kernel = [height, width] if glob else [self.pool.kernel_size] * 2
+        stride = kernel if glob else [self.pool.stride] * 2
+        if g.flavour == "lite":
+            values = np.full((channels, 1) + tuple(kernel), W_QMAX, np.float32)
+            w, _ = g.weight(values, np.float32(1.0 / (W_QMAX * kernel[0] * kernel[1])), hint, axis=0)
+            y = g.node("Conv", [g.float(x), w], hint, kernel_shape=kernel, strides=stride, group=channels)
+        elif glob:
+            y = g.node("GlobalAveragePool", [g.float(x)], hint)
+        else:
+            y = g.node("AveragePool", [g.float(x)], hint, kernel_shape=kernel, strides=stride)
+        out = self.write_output(g, y, hint)
+        if glob and len(node.shape) == 2:  # GlobalAvgPool(keep_dims=False)
+            out = g.move("Flatten", [out], [], hint + "_flatten", axis=1)
+        return out
+
+
+class QuantConcat(QuantLayer):
+    """Concat of inputs already on this layer's grid (exact on int8 data); observes the grid's range."""
+
+    def __init__(self, op, out_quant=None, observe=True):
+        super().__init__(None, out_quant, observe)
+        self.op = op
+
+    def construct(self, a, b):
+        return self.finish(self.op(a, b))
+
+    def write_onnx(self, g, inputs, node, hint):
+        return g.move("Concat", inputs, [], hint, axis=self.op.axis)
+
+
+def _slice(g, x, starts, ends, axes, hint, steps=None):
+    extra = [g.ints(starts, "start"), g.ints(ends, "end"), g.ints(axes, "axis")] + (
+        [g.ints(steps, "step")] if steps else [])
+    return g.move("Slice", [x], extra, hint)
+
+
+def _write_pad(g, cell, inputs, node, hint):
+    x = inputs[0]
+    pads = g.ints([0, cell.before, 0, 0, 0, cell.after, 0, 0], "pads")
+    fill = g.const(np.float32(0.0) if g.flavour == "lite" else np.uint8(x.zero_point), "fill")  # real 0 is exact
+    return g.move("Pad", [x], [pads, fill], hint)
+
+
+def _write_upsample(g, cell, inputs, node, hint):
+    """The same Reshape/Concat steps as :class:`~src.models.ops.NearestUpsample`."""
+    (_, c, h, w), (out_h, out_w) = node.in_shapes[0], node.shape[2:]
+    x = g.move("Reshape", [inputs[0]], [g.ints([-1, c, h, 1, w, 1], "shape")], hint + "_r1")
+    x = g.move("Concat", [x, x], [], hint + "_dup_w", axis=5)
+    x = g.move("Concat", [x, x], [], hint + "_dup_h", axis=3)
+    x = g.move("Reshape", [x], [g.ints([-1, c, 2 * h, 2 * w], "shape")], hint + "_r2")
+    for axis, odd in ((2, out_h % 2), (3, out_w % 2)):
+        if odd:
+            x = g.move("Concat", [_slice(g, x, [0], [1], [axis], hint + "_first"), x], [], hint + "_odd", axis=axis)
+    return x
+
+
+# Data movement: (float cell type, writer(g, cell, inputs, node, hint)). Each keeps its input's grid.
+MOVES = (
+    (ChannelSlice, lambda g, cell, inputs, node, hint: _slice(g, inputs[0], [0], [cell.stop], [1], hint)),
+    (Subsample, lambda g, cell, inputs, node, hint: _slice(
+        g, inputs[0], [0, 0], [2 ** 31 - 1] * 2, [2, 3], hint, steps=[cell.stride] * 2)),
+    (ChannelPad, _write_pad),
+    (NearestUpsample, _write_upsample),
+    (nn.Flatten, lambda g, cell, inputs, node, hint: g.move("Flatten", inputs, [], hint, axis=1)),
+    (nn.MaxPool2d, lambda g, cell, inputs, node, hint: g.move(
+        "MaxPool", inputs, [], hint, kernel_shape=[cell.kernel_size] * 2, strides=[cell.stride] * 2)),
+)
+MOVE_TYPES = tuple(t for t, _ in MOVES)
+CONCATS = (Concat,)
+
+
+def write_move(g, cell, inputs, node, hint):
+    """The nodes of data-movement ``cell`` (one of :data:`MOVE_TYPES`) on quantized ``inputs``."""
+    writer = next(w for t, w in MOVES if isinstance(cell, t))
+    return writer(g, cell, inputs, node, hint)
+
+
+def is_move(cell):
+    """True for a data-movement layer: exact on int8 data, keeps its input's grid."""
+    return isinstance(cell, MOVE_TYPES)
+
+
+def check_move(cell, path):
+    """Refuse a data-movement layer whose settings the int8 writer does not cover."""
+    if isinstance(cell, nn.MaxPool2d) and (cell.pad_mode != "VALID" or not isinstance(cell.kernel_size, int)):
+        raise QuantError(f"{path}: int8 max-pooling supports square kernels with pad_mode valid")
