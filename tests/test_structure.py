@@ -5,17 +5,6 @@ import pytest
 
 from src.tools.structure import FLOW_ROOMS, LAYERS, LIBRARY_ROOMS, measure
 
-# Known findings in files another change owns (issue 23 note), tolerated until that change lands: (module, target).
-# Delete an entry when its finding is gone; never add one for a file of this change.
-ELSEWHERE = {
-    ("src.tools.random_state", "mindspore"),   # function-local MindSpore import without a reason comment
-    ("src.models.ghostify", "src.tools.profile"),   # the models <-> tools/profile circle (models rewrite)
-    ("src.tools.profile", "src.models"),
-    ("src.tools.profile", "src.errors"),
-    ("src.tools.profile", "mindspore"),
-    ("src.quant.qat", "src.models"),   # function-local imports in load_qat_network (quant rewrite)
-    ("src.quant.qat", "src.errors"),
-}
 
 
 @pytest.fixture(scope="module")
@@ -23,22 +12,17 @@ def data():
     return measure()
 
 
-def _open(findings):
-    return [f for f in findings if (f["source"], f["target"]) not in ELSEWHERE]
-
-
 def test_every_room_has_a_layer(data):
     assert data["undeclared_rooms"] == [], "declare the new package in src/tools/structure.py LAYERS"
 
 
 def test_no_import_cycles(data):
-    tolerated = {m for pair in ELSEWHERE for m in pair}
-    assert [c for c in data["module_cycles"] if not set(c) <= tolerated] == []
-    assert [c for c in data["room_cycles"] if not {"src.models", "src.tools"} >= set(c)] == []
+    assert data["module_cycles"] == []
+    assert data["room_cycles"] == []
 
 
 def test_no_library_imports_upward(data):
-    assert _open(data["arrows_up"]) == []
+    assert data["arrows_up"] == []
 
 
 def test_no_library_imports_a_flow(data):
@@ -48,7 +32,7 @@ def test_no_library_imports_a_flow(data):
 
 
 def test_function_local_imports_give_their_reason(data):
-    assert [f"{i['source']}:{i['line']} {i['target']}" for i in _open(data["unexplained_local_imports"])] == []
+    assert [f"{i['source']}:{i['line']} {i['target']}" for i in data["unexplained_local_imports"]] == []
 
 
 def test_flows_are_entered_from_the_entry_scripts_only(data):
@@ -58,7 +42,7 @@ def test_flows_are_entered_from_the_entry_scripts_only(data):
         assert entries[script].startswith("src.flows."), entries
     assert entries["src.quant.report"].startswith("src.flows."), entries
     calls = [c for w in data["walks"] + data["call_walks"] for c in w["upward_calls"] + w["callbacks"]]
-    assert [c for c in calls if not any(f"{s}:" in c and f"{t}:" in c for s, t in ELSEWHERE)] == []
+    assert calls == []
 
 
 def test_layers_name_each_room_once():

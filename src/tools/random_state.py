@@ -1,4 +1,5 @@
 """A realistic random inference state for a network, for tests and benchmarks (no trained weights ship here)."""
+import mindspore as ms
 import numpy as np
 
 
@@ -9,8 +10,6 @@ def randomize_state(net, seed=0):
     every branch contributes, logits are O(1). (A freshly initialised net in eval mode is chaotic — its logits
     reach 1e4 — so comparisons on it say nothing, and its activations are not those of a real model.)
     """
-    import mindspore as ms
-
     rng = np.random.default_rng(seed)
     for name, param in net.parameters_and_names():
         shape = param.shape
