@@ -10,7 +10,7 @@ import pytest
 from helpers import ROOT, images, randomize_state
 from src.errors import DataError
 from src.models import (GhostModule, RepGhostModule, create_model, list_models, load_checkpoint_strict,
-                        make_divisible, reparameterize, reparameterize_params)
+                        make_divisible, model_family, reparameterize, reparameterize_params)
 from src.tools.profile import profile_model
 
 # The published reference: trainable parameters (1000 classes) and MACs at 224x224 (None: no exact figure published).
@@ -280,3 +280,10 @@ def test_without_shortcut_an_identity_block_returns_its_main_path():
     x = images(1, 16, channels=block.ghost1.primary_conv[0].in_channels)
     out = block.ghost2(block.ghost1(x))
     np.testing.assert_allclose(block(x).asnumpy(), out.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_every_family_states_its_class_count():
+    """Runners and records read ``num_classes`` off the network (eval of a CIFAR checkpoint crashed without it)."""
+    names = {model_family(name): name for name in list_models()}
+    assert {name: create_model(name, num_classes=7).num_classes for name in names.values()} == {
+        name: 7 for name in names.values()}

@@ -30,6 +30,7 @@ class VGG(nn.Cell):
 
     def __init__(self, cfg=VGG16_CFG, num_classes=10, dropout=0.0, in_channels=3):
         super().__init__()
+        self.num_classes = num_classes
         layers, prev = [], in_channels
         for v in cfg:
             if v == "M":
@@ -89,6 +90,7 @@ class ResNetCIFAR(nn.Cell):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
+        self.num_classes = num_classes
         blocks = (depth - 2) // 6
         self.conv1 = conv2d(in_channels, 16, 3)
         self.bn1 = batch_norm(16)
