@@ -307,7 +307,7 @@ PARITY_CASES = {
     "repghostnet_100-timm-reparam": ("repghostnet_100", "timm_reparameterized", False, True),
     "ghostnetv2_100": ("ghostnetv2_100", "state_dict", False, False),
 }
-FAST_PARITY = {"ghostnet_050", "ghostnet_050-legacy-wrapped", "repghostnet_100-timm-reparam"}  # the rest: slow
+FAST_PARITY = {"ghostnet_050", "repghostnet_100-timm-reparam"}  # the rest: slow
 
 
 def _save_torch(torch, timm, model, how, path):

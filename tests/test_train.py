@@ -218,15 +218,15 @@ def test_the_saved_config_reloads_in_every_entry_point(data, full_run, tmp_path)
                  "--output_dir", tmp_path, "--mode", "PYNATIVE"))
 
 
-def test_skipped_files_are_named_in_train_log(data, tmp_path):
+def test_skipped_files_are_named_in_train_log(data, tmp_path, capsys):
     tree = tmp_path / "tree"
     shutil.copytree(data, tree)
     good = sorted((tree / "train" / "bag").iterdir())[0].read_bytes()
     (tree / "train" / "bag" / "cut.png").write_bytes(good[:len(good) // 2])
     (tree / "train" / "coat" / "notes.jpg").write_bytes(b"not an image")
     out = tmp_path / "out"
-    ok(run_entry("train.py", *EXACT, "--data_path", tree, "--epochs", 1, "--max_steps_per_epoch", 1,
-                 "--eval_interval", 0, "--output_dir", out, "--mode", "PYNATIVE"))
+    ok(run_main(capsys, "train.py", *EXACT, "--data_path", tree, "--epochs", 1, "--max_steps_per_epoch", 1,
+                "--eval_interval", 0, "--output_dir", out, "--mode", "PYNATIVE"))
     log = (out / "train.log").read_text()
     assert "skipped train/bag/cut.png: its data ends early (truncated file)" in log
     assert "skipped train/coat/notes.jpg: not a decodable image" in log
