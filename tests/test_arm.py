@@ -128,6 +128,7 @@ def arm_run(case, arm_model, photo_list, tmp_dir):
     return _arm_runs[case.label]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
 def test_aarch64_logits_match_x86_lite(case, arm_env, arm_model, photos, tmp_path):
     from src.deploy import lite
@@ -142,6 +143,7 @@ def test_aarch64_logits_match_x86_lite(case, arm_env, arm_model, photos, tmp_pat
     assert len(set(x86.argmax(1))) > 1  # the photos are told apart: agreement is not a constant answer
 
 
+@pytest.mark.slow
 def test_int8_ms_on_aarch64_agrees_with_x86_lite(arm_env, int8_ms, tmp_path):
     """The int8 .ms (PTQ of a trained Fashion-MNIST model, 32 px) on 300 real Fashion-MNIST test images: the aarch64
     runtime's top-1 agrees with the x86 runtime's (their int8 kernels round differently: logits are not equal)."""
@@ -165,6 +167,7 @@ def test_int8_ms_on_aarch64_agrees_with_x86_lite(arm_env, int8_ms, tmp_path):
     assert len(set(x86.argmax(1))) == 10
 
 
+@pytest.mark.slow
 def test_printout_is_infer_py_format(arm_env, arm_model, photos, tmp_path):
     """Same lines as infer.py on the x86 runtime (probabilities to the printed precision); names from the sidecar."""
     model, proc, _ = arm_run(CASES[0], arm_model, photos[1], str(tmp_path))
@@ -192,6 +195,7 @@ def test_bad_model_file(tmp_path):
     assert_one_line_error(run_arm(onnx, "x.jpg"), "is not a MindSpore Lite .ms model")
 
 
+@pytest.mark.slow
 def test_corrupt_model_and_wrong_input_size(arm_env, arm_model, tmp_path):
     corrupt = tmp_path / "corrupt.ms"
     corrupt.write_bytes(b"not a flatbuffer" * 64)

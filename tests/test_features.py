@@ -112,6 +112,7 @@ ms.onnx.export(net, x, file_name=path, input_names=["input"], output_names=[f"st
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["repghostnet_050", "ghostnetv2_100", "ghostnet_600m"])
 def test_onnx_round_trip(name, tmp_path):
     """One export per process: a second ONNX export in one MindSpore 2.10 process crashes (REFERENCE §2)."""
@@ -218,6 +219,7 @@ class MultiBoxLoss(nn.Cell):
         return ce + reg
 
 
+@pytest.mark.slow
 def test_ssd_head_on_the_backbone_trains():
     ms.set_seed(0)
     rng = np.random.default_rng(0)

@@ -96,7 +96,8 @@ def test_repghost_identity_branch_is_live():
     assert np.abs(module(x).asnumpy() - before).max() > 1e-2
 
 
-@pytest.mark.parametrize("name", REPGHOST)
+@pytest.mark.parametrize("name", [n if n == "repghostnet_050" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in REPGHOST])
 def test_deploy_form_equals_train_form(name, tmp_path):
     train = randomize_state(create_model(name, num_classes=37), seed=1)
     x = images(2, 64)
@@ -159,7 +160,7 @@ def test_training_mode_forward_and_gradient():
 
 
 @pytest.mark.parametrize("name,size,kwargs", [("ghostnet_050", 32, {}), ("repghostnet_050", 32, {"deploy": True}),
-                                              ("ghostnetv2_100", 64, {})])
+                                              pytest.param("ghostnetv2_100", 64, {}, marks=pytest.mark.slow)])
 def test_graph_mode_matches_pynative(name, size, kwargs, graph_mode):
     net = randomize_state(create_model(name, num_classes=10, **kwargs))
     x = images(2, size)
@@ -169,6 +170,7 @@ def test_graph_mode_matches_pynative(name, size, kwargs, graph_mode):
     assert np.abs(net(x).asnumpy() - graph_out).max() <= 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ghostnet_050", "repghostnet_050"])
 def test_amp_o1_rewrite_succeeds_and_keeps_parameter_names(name):
     net = randomize_state(create_model(name, num_classes=10))
@@ -217,6 +219,7 @@ ms.onnx.export(net, x, file_name=path)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,size", [("ghostnet_050", 32), ("repghostnet_050", 32), ("ghostnetv2_100", 64)])
 def test_onnx_export_matches_cell(name, size, tmp_path):
     """One export per process: a second ONNX export in one MindSpore 2.10 process crashes."""

@@ -234,6 +234,7 @@ def test_mixed_precision_keeps_the_chosen_layers_float():
     assert not net.classifier.quantize and not net.conv_stem.has_in_quant
 
 
+@pytest.mark.slow
 def test_qat_checkpoint_rebuilds_the_same_network_from_its_contents(tmp_path):
     scheme = QuantScheme(per_channel=False, keep_float=("depthwise",))
     net = qat_net("ghostnet_050", scheme=scheme)
@@ -258,6 +259,7 @@ class TinyGhostNet(GhostNet):
     cfgs = [[[3, 16, 16, 0, 1]], [[3, 48, 24, 0.25, 2]]]
 
 
+@pytest.mark.slow
 def test_a_qat_step_lowers_the_loss(quickstart):
     from src.train.step import TrainStep, loss_scale_sense, param_groups
 
