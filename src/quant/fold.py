@@ -44,8 +44,8 @@ class QuantConv(QuantLayer):
     """
 
     def __init__(self, layer, bn=None, act=None, control=None, quantize=True, per_channel=True, in_quant=None,
-                 out_quant=None, count_steps=False, input_quant=None, observe=True):
-        super().__init__(act, out_quant, observe)
+                 out_quant=None, count_steps=False, input_quant=None, observe=True, round_in=None):
+        super().__init__(act, out_quant, observe, round_in)
         self.layer = layer
         self.dense = isinstance(layer, nn.Dense)
         self.bn = bn
@@ -128,6 +128,7 @@ class QuantConv(QuantLayer):
             x = ops.depend(x, self.control.tick())
         if self.has_in_quant:
             x = self.in_quant(x)
+        x = self.rounded(x)
         if self.has_bn:
             weight, bias, factor = fold_bn(self.layer.weight, self.bn, self.layer.bias if self.has_bias else None)
             weight, w_scale = self._weight(weight)

@@ -44,10 +44,15 @@ def onnx_activation(g, y, act, hint):
 
 class QuantLayer(nn.Cell):
     """Base of the quantized layers: activation ``act`` (one of :data:`ACTIVATIONS`) and output quantizer
-    ``out_quant`` (None: float output, the network's logits). ``observe=False``: the quantizer's range is observed
-    by another layer sharing its grid (a concat's inputs share the concat's grid), so here it only rounds."""
+    ``out_quant`` (None: float output, the network's logits).
 
-    def __init__(self, act=None, out_quant=None, observe=True):
+    A concat's inputs share the concat's grid, which the concat observes and rounds onto (``observe=False`` for
+    the layers feeding it: their output stays float in the Cell, so the concat rounds each value once, with the
+    range it has just observed); ``round_in``, that shared quantizer, rounds the first input of any other layer
+    reading such an output (a Ghost module's cheap conv). The int8 graph is the same either way: the producer's
+    QuantizeLinear."""
+
+    def __init__(self, act=None, out_quant=None, observe=True, round_in=None):
         super().__init__()
         if act not in ACTIVATIONS:
             raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
@@ -55,6 +60,8 @@ class QuantLayer(nn.Cell):
         self.out_quant = out_quant
         self.has_out_quant = out_quant is not None
         self.observe = observe
+        self.round_in = round_in
+        self.has_round_in = round_in is not None
         self.relu = nn.ReLU()
         self.relu6 = nn.ReLU6()
         self.sigmoid = nn.Sigmoid()
@@ -75,12 +82,16 @@ class QuantLayer(nn.Cell):
             return self.sigmoid(y)
         return y
 
+    def rounded(self, x):
+        """The first input on its (shared) grid when it comes float from a layer feeding a concat."""
+        return self.round_in.quantize(x) if self.has_round_in else x
+
     def finish(self, y):
-        """Activation, then the output quantizer (observing, or rounding only)."""
+        """Activation, then the output quantizer (none for a layer feeding a concat: see the class)."""
         y = self.activation(y)
-        if not self.has_out_quant:
+        if not self.has_out_quant or not self.observe:
             return y
-        return self.out_quant(y) if self.observe else self.out_quant.quantize(y)
+        return self.out_quant(y)
 
     def write_output(self, g, y, hint, act=None):
         """Float tensor ``y`` through the activation (``act`` overrides it) onto the output grid (a float Value
@@ -101,12 +112,12 @@ class QuantLayer(nn.Cell):
 class QuantAdd(QuantLayer):
     """Residual add (+ activation), quantized: ``QLinearAdd``."""
 
-    def __init__(self, op, act=None, out_quant=None, observe=True):
-        super().__init__(act, out_quant, observe)
+    def __init__(self, op, act=None, out_quant=None, observe=True, round_in=None):
+        super().__init__(act, out_quant, observe, round_in)
         self.op = op
 
     def construct(self, a, b):
-        return self.finish(self.op(a, b))
+        return self.finish(self.op(self.rounded(a), b))
 
     def write_onnx(self, g, inputs, node, hint):
         return self.write_output(g, g.node("Add", [g.float(v) for v in inputs], hint), hint)
@@ -123,7 +134,7 @@ class QuantAct(QuantLayer):
     """A standalone activation (e.g. GhostNetV2's sigmoid gate: ``QLinearSigmoid``) onto its output grid."""
 
     def construct(self, x):
-        return self.finish(x)
+        return self.finish(self.rounded(x))
 
     def write_onnx(self, g, inputs, node, hint):
         return self.write_output(g, g.float(inputs[0]), hint)
@@ -134,8 +145,8 @@ class QuantNorm(QuantLayer):
     + activation, quantized. Training: batch statistics, as the float layer. Evaluation: ``x * scale + shift``
     per channel, the same two float operations the ONNX graph runs (so both round alike)."""
 
-    def __init__(self, bn, act=None, out_quant=None, observe=True):
-        super().__init__(act, out_quant, observe)
+    def __init__(self, bn, act=None, out_quant=None, observe=True, round_in=None):
+        super().__init__(act, out_quant, observe, round_in)
         self.bn = bn
 
     def affine(self):
@@ -148,6 +159,7 @@ class QuantNorm(QuantLayer):
         return v.reshape((1, -1) + (1,) * (ndim - 2))
 
     def construct(self, x):
+        x = self.rounded(x)
         if self.training:
             return self.finish(self.bn(x))
         scale, shift = self.affine()
@@ -164,12 +176,12 @@ class QuantPool(QuantLayer):
     """Average pooling (global, or a k x k window), quantized: ``QLinearGlobalAveragePool`` /
     ``QLinearAveragePool``."""
 
-    def __init__(self, pool, out_quant=None, observe=True):
-        super().__init__(None, out_quant, observe)
+    def __init__(self, pool, out_quant=None, observe=True, round_in=None):
+        super().__init__(None, out_quant, observe, round_in)
         self.pool = pool
 
     def construct(self, x):
-        return self.finish(self.pool(x))
+        return self.finish(self.pool(self.rounded(x)))
 
     def write_onnx(self, g, inputs, node, hint):
         """Lite flavour: a depthwise conv whose weights are all 1/k² (int8 W_QMAX at scale 1/(W_QMAX k²), so
@@ -195,7 +207,7 @@ class QuantPool(QuantLayer):
 
 
 class QuantConcat(QuantLayer):
-    """Concat of inputs already on this layer's grid (exact on int8 data); observes the grid's range."""
+    """Concat of inputs on this layer's grid (exact on int8 data); observes the grid's range and rounds onto it."""
 
     def __init__(self, op, out_quant=None, observe=True):
         super().__init__(None, out_quant, observe)

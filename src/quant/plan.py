@@ -64,6 +64,7 @@ class Op:
     bn: object = None
     act_node: object = None
     observe: bool = True
+    round_in: bool = False
     grid: int = None
     absorbed: list = field(default_factory=list)
 
@@ -206,8 +207,29 @@ def _finish(tr, ops, grids, grid_of, gates, input_grid, concat_ops):
             if op.grid in gates:
                 raise QuantError(f"{op.node.path}: a concat of gate outputs has no int8 form")
             op.observe = op is observers[-1]
+    _mark_rounding(tr, ops)
     output = next((op for op in ops if op.tail.index == tr.output), None)
     if output is not None and output.observe and not concat_ops.get(output.grid):
         output.grid = None  # float logits
         grid_of[tr.output] = None
     return Plan(ops, grid_of, gates, input_grid, output)
+
+
+def _mark_rounding(tr, ops):
+    """Layers feeding a concat keep a float output in the Cell (the concat rounds); any other layer reading such an
+    output, directly or through data movement, rounds its first input onto the shared grid (``round_in``)."""
+    tails = {op.tail.index: op for op in ops}
+    floats = set()
+    for node in tr.nodes:
+        op = tails.get(node.index)
+        if (op is not None and not op.observe) or (op is None and kind_of(node.cell) == "move"
+                                                    and node.inputs[0] in floats):
+            floats.add(node.index)
+    for op in ops:
+        if op.kind == "concat":
+            continue
+        inputs = op.node.inputs
+        if any(i in floats for i in inputs[1:]):
+            raise QuantError(f"{op.node.path}: its second input also feeds a concat; int8 supports that only "
+                             "for the first input")
+        op.round_in = inputs[0] in floats

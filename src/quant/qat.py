@@ -102,6 +102,8 @@ def _twin(op, plan, quant, control, scheme, first):
     node, cell = op.node, op.node.cell
     out_quant = quant.get(op.grid)
     common = {"out_quant": out_quant, "observe": op.observe}
+    if op.kind != "concat":
+        common["round_in"] = quant[plan.grid_of[node.inputs[0]]] if op.round_in else None
     if op.kind == "conv":
         reads_input = INPUT in node.inputs
         depthwise = isinstance(cell, nn.Conv2d) and cell.group > 1 and cell.group == cell.in_channels
