@@ -200,6 +200,10 @@ def _finish(tr, ops, grids, grid_of, gates, input_grid, concat_ops):
     """Resolve joined grids, pick each joined grid's observer (its last concat) and leave the output float."""
     grid_of = {k: (None if g is None else grids.find(g)) for k, g in grid_of.items()}
     gates = {grids.find(g) for g in gates}
+    joined = {}  # keyed by the final roots: a later concat may have joined a grid after it was recorded
+    for root, members in concat_ops.items():
+        joined.setdefault(grids.find(root), []).extend(members)
+    concat_ops = {root: sorted(members, key=lambda op: op.node.index) for root, members in joined.items()}
     for op in ops:
         op.grid = grids.find(op.grid)
         observers = concat_ops.get(op.grid)
