@@ -66,9 +66,6 @@ class QuantLayer(nn.Cell):
         self.relu6 = nn.ReLU6()
         self.sigmoid = nn.Sigmoid()
 
-    def output_quant(self):
-        return self.out_quant
-
     def activation(self, y):
         if self.act == "relu":
             return self.relu(y)
