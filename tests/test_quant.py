@@ -1,20 +1,24 @@
 """Quantization library: the int8 arithmetic, BN folding, QAT networks and the int8 ONNX graph (in-process)."""
+import collections
 import os
 
 import mindspore as ms
 import numpy as np
+import onnx
 import pytest
 from mindspore import Tensor, nn
 
 from helpers import randomize_state
 from src.config import Config, load_config
 from src.data import ensure_quickstart
+from src.deploy.onnx_graph import optimize_qdq
 from src.models import create_model
 from src.models.ghostnet import GhostNet
 from src.models.layers import batch_norm, conv2d
 from src.quant.calibrate import batched, calibrate, calibration_images
 from src.quant.fake_quant import ActQuant, QuantControl, act_qparams, fake_quant, quantize_weight
 from src.quant.fold import QuantConv
+from src.quant.onnx_qdq import build_model
 from src.quant import QuantError
 from src.quant.qat import (QuantScheme, is_qat_network, is_qat_params, legacy_weight_grid_note, load_qat_network,
                            quantize_network, quantizers, scheme_of_params)
@@ -284,3 +288,61 @@ def test_a_qat_checkpoint_from_the_old_weight_grid_is_loaded_with_a_warning():
     old = {"form": "qat", "quant": {"per_channel": True, "weights": "int8 symmetric"}}
     assert "old.ckpt was trained with int8 weights on [-127, 127]" in legacy_weight_grid_note("old.ckpt", old)
     assert legacy_weight_grid_note("float.ckpt", {"form": "train"}) is None
+
+
+# ---- the int8 graph onnxruntime runs -------------------------------------------------------------------------
+
+def ort_graph(model, tmp_path, name):
+    """(session, the graph onnxruntime actually runs: its optimized model) of int8 ``model``."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / f"{name}.optimized.onnx")
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session, onnx.load(options.optimized_model_filepath).graph
+
+
+def int8_convs(graph):
+    """``(kind, out channels, in channels per group)`` of every QLinearConv: 'depthwise' or 'dense'."""
+    weights = {t.name: t.dims for t in graph.initializer}
+    convs = []
+    for node in graph.node:
+        if node.op_type == "QLinearConv":
+            dims = weights[node.input[3]]
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            convs.append(("depthwise" if group > 1 else "dense", dims[0], dims[1]))
+    return convs
+
+
+@pytest.mark.parametrize("name, deploy", [("ghostnet_050", False),
+                                          pytest.param("repghostnet_050", True, marks=pytest.mark.slow)])
+def test_int8_graph_runs_fused_channels_last_and_at_fast_kernel_widths(quickstart, tmp_path, name, deploy):
+    """The regression guard of README Performance "int8 in onnxruntime": in the graph onnxruntime runs, every
+    layer is one int8 op (no float island: the only QuantizeLinear is the image's, no DequantizeLinear), the
+    layout stays channels-last from the stem to the classifier (the 2 transposes at the ends), and every conv
+    has a width MLAS's fast int8 kernels take (depthwise: multiple of 16 channels; dense: >= 16 outputs, input and
+    output multiples of 4). Channel padding changes no logit."""
+    net = qat_net(name, deploy=deploy)
+    calibrate(net, batched(real_images(quickstart, "train", 16, 32), 16))
+    net.set_train(False)
+    plain, padded = build_model(net, 32, dynamic_batch=True), onnx.ModelProto()
+    padded.CopyFrom(plain)
+    report = optimize_qdq(padded)
+    assert report["conv_inputs_padded"] == 1 and report["tensors_aligned"] > 20
+    x = real_images(quickstart, "val", 32, 32)
+    (plain_session, plain_graph), (session, graph) = (ort_graph(m, tmp_path, k) for m, k in
+                                                      ((plain, "plain"), (padded, "padded")))
+    np.testing.assert_array_equal(session.run(None, {"input": x})[0], plain_session.run(None, {"input": x})[0])
+
+    ops = collections.Counter(node.op_type for node in graph.node)
+    assert ops["QuantizeLinear"] == 1 and ops["DequantizeLinear"] == 0, ops
+    assert ops["Transpose"] == 2 and ops["Conv"] == ops["Add"] == ops["Mul"] == 0, ops
+    assert ops["QLinearAdd"] > 0 and ops["QLinearGlobalAveragePool"] > 0 and ops["QGemm"] == 1, ops
+    convs = int8_convs(graph)
+    slow = [c for c in convs if (c[0] == "depthwise" and c[1] % 16) or
+            (c[0] == "dense" and (c[1] < 16 or c[1] % 4 or c[2] % 4))]
+    assert len(convs) == ops["QLinearConv"] > 40 and not slow, slow
+    unpadded = [c for c in int8_convs(plain_graph) if c[0] == "depthwise" and c[1] % 16]
+    assert len(unpadded) > 10  # what the padding is for: Ghost widths such as 8, 12, 36, 60

@@ -15,6 +15,13 @@ Passes (:func:`optimize` runs them in this order; each keeps the results up to f
 - :func:`align_channels`: pads channel counts with zero channels to multiples of ``block``, so that every Conv,
   Concat and Add stays in the blocked layout. A zero channel has zero weights in and out, so results are exact.
 
+The int8 (QDQ) graphs of :mod:`src.quant` get :func:`align_channels` too, for a different reason with the same
+cure: onnxruntime's int8 conv kernels (MLAS) take their fast symmetric VNNI path only for a depthwise conv of a
+multiple of 16 channels and a dense conv of >= 16 outputs with input and output channels multiples of 4; other
+widths take a generic kernel 2-3x slower per MAC (README, Performance). The aligner reads an int8 weight through
+its DequantizeLinear and treats activation QuantizeLinear/DequantizeLinear as channel-wise; :func:`pad_conv_inputs`
+pads the image's 3 channels to 4 for the stem.
+
 onnxruntime folds BatchNormalization itself at session creation but leaves the rest, and no tool in our dependencies
 (onnx, onnxruntime) pads channels, hence these few hand-written passes on plain ``onnx`` protos and NumPy.
 """
@@ -85,7 +92,7 @@ class Graph:
         del graph.node[:]
         graph.node.extend(self.nodes)
         del graph.initializer[:]
-        graph.initializer.extend(numpy_helper.from_array(np.ascontiguousarray(v), k)
+        graph.initializer.extend(numpy_helper.from_array(np.ascontiguousarray(v).reshape(np.shape(v)), k)  # 0-d stays
                                  for k, v in self.inits.items() if k in used)
         del graph.value_info[:]
         return self.model
@@ -219,13 +226,27 @@ class _Aligner:
         self.graph = Graph(model)
         self.block = block
         self.shapes = _shapes(model)
+        self.makers = self.graph.producers()
+        self.params = {n.output[0] for n in self.graph.nodes if n.op_type == "DequantizeLinear"
+                       and self.graph.const(n.input[0]) is not None}
         self.parent = {}
         self.order = {}
         self.layouts, self.natural_cache = {}, {}
         self.fixed = {}
 
+    def dequantized(self, name):
+        """The DequantizeLinear that makes ``name`` from a constant (an int8 weight or int32 bias), or None."""
+        return self.makers[name] if name in self.params else None
+
+    def param(self, name):
+        """A weight's values: the initializer, or the integers its DequantizeLinear reads (None if neither)."""
+        dq = self.dequantized(name)
+        return self.graph.const(dq.input[0] if dq is not None else name)
+
     def channels(self, name):
         """Channel count (dim 1) of a feature tensor of rank >= 3, else None."""
+        if name in self.params:
+            return None
         shape = self.shapes.get(name)
         return shape[1] if shape and len(shape) >= 3 and shape[1] else None
 
@@ -241,7 +262,7 @@ class _Aligner:
     def role(self, node):
         """How ``node`` relates the layouts of its inputs and outputs."""
         if node.op_type == "Conv":
-            weight = self.graph.const(node.input[1])
+            weight = self.param(node.input[1])
             if weight is None or weight.ndim != 4:
                 return "barrier"
             group = attribute(node, "group", 1)
@@ -250,6 +271,11 @@ class _Aligner:
             return "depthwise" if weight.shape[1] == 1 and weight.shape[0] == group else "barrier"
         if node.op_type in UNARY and len(node.output) == 1:
             return "same"
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            if node.output[0] in self.params:
+                return "param"
+            return "same" if all(self.graph.const(n) is not None and self.graph.const(n).size == 1
+                                 for n in node.input[1:]) else "barrier"
         if node.op_type == "BatchNormalization" and len(node.output) == 1 and \
                 all(self.graph.const(n) is not None for n in node.input[1:]):
             return "same"
@@ -407,7 +433,7 @@ def align_channels(model, block=16):
         role = aligner.role(node)
         after = []
         if role in ("mix", "depthwise"):
-            _rewrite_conv(graph, node, aligner, role)
+            new_nodes.extend(_rewrite_conv(graph, node, aligner, role))
         elif role == "same" and node.op_type == "BatchNormalization":
             layout = aligner.layout(node.output[0])
             _set(node.input, [node.input[0], *(_scatter_const(graph, n, layout, fill) for n, fill in
@@ -436,7 +462,7 @@ def align_channels(model, block=16):
         for name in node.output:
             if aligner.channels(name) and not aligner.layout(name).is_identity():
                 changed[name] = True
-    graph.nodes = new_nodes
+    graph.nodes = _without_unread_dequantize(graph, new_nodes)
     for output in model.graph.output:
         if aligner.channels(output.name) and not aligner.layout(output.name).is_identity():
             _restore_output(graph, output.name, aligner.layout(output.name))
@@ -471,8 +497,9 @@ def _scatter_const(graph, name, layout, fill=0.0):
 
 
 def _rewrite_conv(graph, node, aligner, role):
-    """Scatter a Conv's weights (and bias) into the layouts chosen for its input and output."""
-    weight = graph.const(node.input[1])
+    """Scatter a Conv's weights (and bias) into the layouts chosen for its input and output; returns the nodes that
+    must come before it (an int8 conv's new DequantizeLinear nodes)."""
+    weight = aligner.param(node.input[1])
     out_layout = aligner.layout(node.output[0])
     in_layout = aligner.layout(node.input[0]) if aligner.channels(node.input[0]) else None
     if role == "mix":
@@ -486,13 +513,80 @@ def _rewrite_conv(graph, node, aligner, role):
             if attr.name == "group":
                 attr.i = out_layout.size
     if new.shape == weight.shape and np.array_equal(new, weight):
-        return
-    inputs = [graph.add_const(node.input[1], new)]
+        return []
+    before = []
+    inputs = [_param_as(graph, aligner, node.input[1], new, out_layout, before)]
     if len(node.input) > 2:
-        bias = np.zeros(out_layout.size, np.float32)
-        bias[out_layout.pos] = graph.const(node.input[2])
-        inputs.append(graph.add_const(node.input[2], bias))
+        bias = aligner.param(node.input[2])
+        scattered = np.zeros(out_layout.size, bias.dtype)
+        scattered[out_layout.pos] = bias
+        inputs.append(_param_as(graph, aligner, node.input[2], scattered, out_layout, before))
     _set(node.input, [node.input[0], *inputs])
+    return before
+
+
+def _param_as(graph, aligner, name, value, layout, before):
+    """``value`` in place of parameter ``name``: a new constant or, for an int8/int32 parameter, a new
+    DequantizeLinear (appended to ``before``) of it, its per-channel scale and zero point laid out as ``layout``
+    (padding: the first channel's scale, zero point 0)."""
+    dq = aligner.dequantized(name)
+    if dq is None:
+        return graph.add_const(name, value)
+    extras = []
+    for extra, first in zip(dq.input[1:], (True, False)):
+        v = graph.const(extra)
+        if v.size > 1:
+            out = np.full(layout.size, v.reshape(-1)[0] if first else 0, v.dtype)
+            out[layout.pos] = v.reshape(-1)
+            extra = graph.add_const(extra, out)
+        extras.append(extra)
+    out = graph.fresh(name)
+    before.append(helper.make_node("DequantizeLinear", [graph.add_const(dq.input[0], value), *extras], [out],
+                                   name=out, **{a.name: helper.get_attribute_value(a) for a in dq.attribute}))
+    return out
+
+
+def pad_conv_inputs(model, multiple=4):
+    """Give every int8 dense Conv whose input has a channel count not a multiple of ``multiple`` (the image's 3) its
+    input through a uint8 Pad to the next multiple (zero-point values meet zero weights: exact), so MLAS takes its
+    fast kernel (GhostNet 1.0x's stem: README, Performance). Returns the count."""
+    aligner = _Aligner(model, 1)
+    graph, count, nodes = aligner.graph, 0, []
+    for node in graph.nodes:
+        dq = aligner.makers.get(node.input[0]) if node.op_type == "Conv" else None
+        weight = aligner.param(node.input[1]) if dq is not None else None
+        if dq is None or dq.op_type != "DequantizeLinear" or weight is None or weight.ndim != 4 or \
+                attribute(node, "group", 1) != 1 or weight.shape[1] % multiple == 0 or len(dq.input) < 3:
+            nodes.append(node)
+            continue
+        extra = -weight.shape[1] % multiple
+        padded = graph.fresh(dq.input[0] + "_pad")
+        nodes.append(helper.make_node("Pad", [dq.input[0], graph.add_const("pads", np.array(
+            [0, 0, 0, 0, 0, extra, 0, 0], np.int64)), dq.input[2]], [padded], mode="constant", name=padded))
+        nodes.append(helper.make_node("DequantizeLinear", [padded, *dq.input[1:]], [padded + "_dq"],
+                                      name=padded + "_dq"))
+        wide = np.pad(weight, [(0, 0), (0, extra), (0, 0), (0, 0)])
+        _set(node.input, [padded + "_dq", _param_as(graph, aligner, node.input[1], wide,
+                                                    Layout.identity(weight.shape[0]), nodes), *node.input[2:]])
+        nodes.append(node)
+        count += 1
+    graph.nodes = _without_unread_dequantize(graph, nodes)
+    graph.commit()
+    return count
+
+
+def _without_unread_dequantize(graph, nodes):
+    """``nodes`` without the DequantizeLinear nodes nobody reads any more (onnxruntime would still run them)."""
+    used = {name for node in nodes for name in node.input} | graph.outputs
+    return [n for n in nodes if n.op_type != "DequantizeLinear" or n.output[0] in used]
+
+
+def optimize_qdq(model, block=16):
+    """The passes for an int8 QDQ graph (:mod:`src.quant`): :func:`align_channels` and :func:`pad_conv_inputs`;
+    returns ``{pass: count}``."""
+    report = {"tensors_aligned": align_channels(model, block), "conv_inputs_padded": pad_conv_inputs(model)}
+    onnx.checker.check_model(model)
+    return report
 
 
 def optimize(model, block=16):

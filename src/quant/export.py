@@ -1,7 +1,9 @@
 """The int8 files ``export.py`` writes (:mod:`src.flows.export_int8`) for a QAT checkpoint, or a float checkpoint
 with ``--quant ptq``:
 
-- ONNX: the QDQ graph with int8 weights (:mod:`.onnx_qdq`), run by onnxruntime with int8 kernels.
+- ONNX: the QDQ graph with int8 weights (:mod:`.onnx_qdq`), run by onnxruntime with int8 kernels; with
+  ``optimize_graph`` (default) its channels are padded to the widths of onnxruntime's fast int8 kernels
+  (:func:`src.deploy.onnx_graph.optimize_qdq`, exact).
 - MINDIR: the fake-quant network itself (float ops simulating int8; exact in MindSpore).
 - MINDIR_LITE: see :mod:`.lite`.
 
@@ -17,6 +19,7 @@ import json
 import numpy as np
 
 from src.deploy.export import eager_outputs, write_mindir
+from src.deploy.onnx_graph import optimize_qdq
 from src.extras import require
 from src.record import CKPT_KEY
 
@@ -97,6 +100,8 @@ def write(fmt, net, path, cfg, record):
     record form of the file."""
     if fmt == "ONNX":
         model = build_model(net, cfg.image_size, cfg.batch_size, cfg.dynamic_batch)
+        if cfg.optimize_graph:
+            optimize_qdq(model)
         onnx.helper.set_model_props(model, {CKPT_KEY: json.dumps(record)})
         onnx.save(model, path)
     elif fmt == "MINDIR":
