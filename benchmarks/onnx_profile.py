@@ -2,6 +2,11 @@
 
     python -m benchmarks.onnx_profile MODEL.onnx [MODEL.onnx ...] [--threads 1] [--runs 100] [--batch 1]
 
+Convolutions are split by kind, read from the graph onnxruntime runs (``optimized_model_filepath``): ``depthwise``
+(one channel per group), ``1x1`` and ``KxK`` (dense); the int8 kinds also by whether their width is one MLAS's
+fast symmetric kernels take (depthwise: channels a multiple of 16; dense: >= 16 outputs, input and output
+channels multiples of 4) or ``generic``.
+
 Times are the sum over nodes of each node's *median* kernel time across runs (a shared machine preempts single
 kernels; medians ignore that), so the total is close to an uncontended run. ``Reorder*`` ops are the NCHWc layout
 conversions onnxruntime inserts; ``Conv`` includes its blocked (NCHWc) form.
@@ -15,6 +20,7 @@ import tempfile
 
 import numpy as np
 
+from src.deploy.onnx_graph import onnx
 from src.deploy.runtimes import onnx_session
 
 
@@ -27,7 +33,9 @@ def profile(path, threads=1, runs=100, batch=1):
     with tempfile.TemporaryDirectory() as tmp:
         options.enable_profiling = True
         options.profile_file_prefix = os.path.join(tmp, "profile")
+        options.optimized_model_filepath = os.path.join(tmp, "optimized.onnx")
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        kinds = conv_kinds(onnx.load(options.optimized_model_filepath).graph)
         shape = [batch if not isinstance(d, int) else d for d in session.get_inputs()[0].shape]
         x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
         for _ in range(runs):
@@ -38,12 +46,30 @@ def profile(path, threads=1, runs=100, batch=1):
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             per_node[event["name"]].append(event["dur"] / 1000.0)
-            op_of[event["name"]] = event["args"]["op_name"]
+            node = event["name"][:-len("_kernel_time")]
+            op_of[event["name"]] = " ".join([event["args"]["op_name"]] + kinds.get(node, []))
     by_op = collections.defaultdict(lambda: [0.0, 0])
     for node, times in per_node.items():
         by_op[op_of[node]][0] += float(np.median(times))
         by_op[op_of[node]][1] += 1
     return sum(v[0] for v in by_op.values()), dict(by_op)
+
+
+def conv_kinds(graph):
+    """``{conv node name: [kind] or [kind, 'generic']}`` of the Conv / QLinearConv nodes of an optimized graph."""
+    dims = {t.name: list(t.dims) for t in graph.initializer}
+    kinds = {}
+    for node in graph.node:
+        weight = dims.get(node.input[3] if node.op_type == "QLinearConv" else node.input[1]) \
+            if "Conv" in node.op_type else None
+        if weight is None or len(weight) != 4:
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        out, per_group, k = weight[0], weight[1], weight[2:]
+        kind = "depthwise" if group > 1 and per_group == 1 else "1x1" if k == [1, 1] else "KxK"
+        fast = out % 16 == 0 if kind == "depthwise" else out >= 16 and out % 4 == 0 and per_group % 4 == 0
+        kinds[node.name] = [kind] + ([] if fast or node.op_type != "QLinearConv" else ["generic"])
+    return kinds
 
 
 def main(argv=None):

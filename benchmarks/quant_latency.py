@@ -1,15 +1,21 @@
-"""``python -m benchmarks.quant_latency``: onnxruntime latency of our int8 (QDQ) ONNX against our float ONNX, and
-file sizes (README "Quantization").
+"""``python -m benchmarks.quant_latency``: int8 against float, side by side, in onnxruntime and MindSpore Lite
+(README "Performance" and "Quantization").
 
-Per model, the benchmark harness's own files (:mod:`benchmarks.models`: a realistic random state, ``export.py``
-with a dynamic batch) give the float ONNX; ``export.py --quant ptq`` of the same checkpoint, calibrated on the
-quickstart images, gives the int8 ONNX (latency does not depend on the weight values, so the file is kept
-whatever its agreement with the Cell on these random-state weights). Both run as the harness's
-onnxruntime rows (:func:`benchmarks.rows.onnxruntime_row`, the project's session settings) interleaved at batch 1
-and 32 (:func:`benchmarks.timing.interleave`); medians of wall and process CPU time are printed and, with
-``--json``, written.
+Per model, from the benchmark harness's own checkpoint (:mod:`benchmarks.models`: a realistic random state,
+``export.py`` with a dynamic batch), the rows are:
 
-    python -m benchmarks.quant_latency [--models ghostnet_100 repghostnet_100_deploy] [--threads 2]
+- ``fp32``: our float ONNX; ``int8``: ``export.py --quant ptq`` of the same checkpoint (calibrated on 64
+  quickstart images; latency does not depend on the weight values, so the file is kept whatever its agreement);
+  ``int8_unpadded``: the same with ``--optimize_graph false`` (the int8 graph before channel padding);
+- ``stock_int8``: onnxruntime's own ``quantize_static`` (QDQ, per-channel, uint8 activations / int8 weights) of the
+  same float ONNX, converted to opset 13 first, calibrated on the same images;
+- ``ms_fp32`` / ``ms_int8``: the float and int8 ``.ms`` in MindSpore Lite 2.0 x86 (the Lite side env; skipped with
+  a note without it).
+
+All rows of one thread setting run interleaved (:func:`benchmarks.timing.interleave`) at batch 1 and 32; medians
+of wall and process CPU time are printed and, with ``--json``, written.
+
+    python -m benchmarks.quant_latency [--models ghostnet_100 repghostnet_100_deploy] [--threads 1 2]
 """
 import argparse
 import json
@@ -17,35 +23,116 @@ import os
 import subprocess
 import sys
 
+from src.config import load_config
+from src.deploy import lite
 from src.errors import ROOT
-from src.files import atomic_write
+from src.files import atomic_path, atomic_write
 
 from . import models
-from .rows import onnxruntime_row
+from .rows import LiteRow, onnxruntime_row
 from .timing import interleave, stats
 
+CALIB_SAMPLES = 64
 
-def int8_onnx(spec, work_dir, calib):
-    """``spec``'s harness checkpoint quantized by PTQ and exported as int8 ONNX (cached in ``work_dir``)."""
-    stem = os.path.join(work_dir, spec.key, "model.int8")
-    if not os.path.exists(stem + ".onnx"):
+
+def int8_export(spec, work_dir, calib, fmt="ONNX", optimize=True):
+    """``spec``'s harness checkpoint quantized by PTQ and exported as int8 ``fmt`` (cached in ``work_dir``)."""
+    ext = ".onnx" if fmt == "ONNX" else ".ms"
+    stem = os.path.join(work_dir, spec.key, "model.int8" + ("" if optimize else ".unpadded"))
+    if not os.path.exists(stem + ext):
         cmd = [sys.executable, os.path.join(ROOT, "export.py"), "--model", spec.name,
                "--ckpt_file", models.checkpoint(spec, work_dir), "--num_classes", str(spec.num_classes),
-               "--image_size", str(spec.image_size), "--file_format", "ONNX", "--file_name", stem,
-               "--dynamic_batch", "--mode", "PYNATIVE", "--quant", "ptq", "--calib_data", calib,
-               "--calib_samples", "64", "--quant_min_agreement", "0"]  # timing only: agreement is printed, not required
+               "--image_size", str(spec.image_size), "--file_format", fmt, "--file_name", stem,
+               "--mode", "PYNATIVE", "--quant", "ptq", "--calib_data", calib, "--calib_samples", str(CALIB_SAMPLES),
+               "--optimize_graph", str(optimize).lower(),
+               "--quant_min_agreement", "0"]  # timing only: agreement is printed, not required
+        cmd += ["--dynamic_batch"] if fmt == "ONNX" else []
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
-            raise SystemExit(f"int8 export of {spec.key} failed:\n{proc.stderr[-2000:]}")
-    return stem + ".onnx"
+            raise SystemExit(f"int8 {fmt} export of {spec.key} failed:\n{proc.stderr[-2000:]}")
+    return stem + ext
+
+
+def stock_int8(spec, fp32, work_dir, calib):
+    """onnxruntime's ``quantize_static`` of our float ONNX ``fp32`` (cached): the tool a user would reach for."""
+    # lazy: onnxruntime.quantization is only needed for this row
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from src.deploy.onnx_graph import onnx
+    from src.quant.calibrate import calibration_images
+
+    path = os.path.join(work_dir, spec.key, "model.stock_int8.onnx")
+    if os.path.exists(path):
+        return path
+    cfg = load_config("export", ["--image_size", str(spec.image_size)])
+    images = calibration_images(calib, CALIB_SAMPLES, cfg)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"input": images[i:i + 1]} for i in range(len(images))])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    with atomic_path(path) as tmp:
+        opset13 = tmp + ".opset13.onnx"
+        onnx.save(onnx.version_converter.convert_version(onnx.load(fp32), 13), opset13)
+        quantize_static(opset13, tmp, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        os.remove(opset13)
+    return path
+
+
+def files(spec, work_dir, calib, with_lite):
+    """``{row label: file}`` of one model (exported or quantized now unless cached)."""
+    fp32 = models.export(spec, "onnx", work_dir)
+    out = {"fp32": fp32, "int8_unpadded": int8_export(spec, work_dir, calib, optimize=False),
+           "int8": int8_export(spec, work_dir, calib), "stock_int8": stock_int8(spec, fp32, work_dir, calib)}
+    if with_lite:
+        out.update(ms_fp32=models.export(spec, "lite", work_dir), ms_int8=int8_export(spec, work_dir, calib,
+                                                                                       "MINDIR_LITE"))
+    return out
+
+
+def measure(spec, paths, threads, server, args):
+    """One interleaved run of every file of ``spec`` at ``threads``: ``{label_bs{b}: (wall ms, cpu ms)}``."""
+    rows = {}
+    for label, path in paths.items():
+        if path.endswith(".ms"):
+            rows[label] = LiteRow(spec, server, path, threads, runtime=f"lite-{label}")
+        else:
+            rows[label] = onnxruntime_row(spec, path, f"onnxruntime-{label}", "ours", threads)
+    result = {"model": spec.key, "threads": threads}
+    for batch, rounds, calls in zip((1, 32), args.rounds, args.calls):
+        for row in rows.values():
+            row.prepare(batch, 3)
+        times = interleave(list(rows.values()), batch, rounds, calls, progress=lambda msg: None)
+        result[f"load_bs{batch}"] = max(times.pop("_load"))
+        for label, row in rows.items():
+            s = stats(times[row.key], batch)
+            result[f"{label}_bs{batch}"] = [s["median_ms"], s["cpu_median_ms"]]
+    return result
+
+
+def report(results, sizes):
+    for r in results:
+        print(f"\n{r['model']}, {r['threads']} thread(s): median wall / process CPU ms per batch, CPU vs fp32 ONNX")
+        for batch in (1, 32):
+            base = r[f"fp32_bs{batch}"][1]
+            cells = [f"{label} {r[key][0]:.2f}/{r[key][1]:.2f} ({r[key][1] / base:.2f})"
+                     for label in sizes[r["model"]] for key in [f"{label}_bs{batch}"] if key in r]
+            print(f"  bs{batch:<3}" + "  ".join(cells))
+    for model, size in sizes.items():
+        print(f"{model} sizes (MB): " + ", ".join(f"{k} {v:.2f}" for k, v in size.items()))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["ghostnet_100"], choices=sorted(models.MODELS))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, nargs=2, default=[10, 5], help="rounds at batch 1 and 32")
-    parser.add_argument("--calls", type=int, nargs=2, default=[10, 2], help="calls per row per round")
+    parser.add_argument("--models", nargs="+", default=["ghostnet_100", "repghostnet_100_deploy"],
+                        choices=sorted(models.MODELS))
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, nargs=2, default=[10, 4], help="rounds at batch 1 and 32")
+    parser.add_argument("--calls", type=int, nargs=2, default=[10, 1], help="calls per row per round")
     parser.add_argument("--work_dir", default="outputs/bench/models", help="model files (shared with benchmarks.run)")
     parser.add_argument("--calib_data", default="", help="calibration images (default: the quickstart train set)")
     parser.add_argument("--json", default="")
@@ -53,34 +140,25 @@ def main(argv=None):
     from src.data import ensure_quickstart
 
     calib = args.calib_data or os.path.join(ensure_quickstart(os.path.join(args.work_dir, "quickstart")), "train")
-    results = []
-    for key in args.models:
-        spec = models.MODELS[key]
-        fp32, int8 = models.export(spec, "onnx", args.work_dir), int8_onnx(spec, args.work_dir, calib)
-        rows = [onnxruntime_row(spec, fp32, "onnxruntime", "ours", args.threads),
-                onnxruntime_row(spec, int8, "onnxruntime-int8", "ours", args.threads, f"{key}/onnxruntime")]
-        result = {"model": key, "fp32_mb": os.path.getsize(fp32) / 1e6, "int8_mb": os.path.getsize(int8) / 1e6}
-        for batch, rounds, calls in zip((1, 32), args.rounds, args.calls):
-            for row in rows:
-                row.prepare(batch, 3)
-            times = interleave(rows, batch, rounds, calls, progress=lambda msg: None)
-            result[f"load_bs{batch}"] = max(times.pop("_load"))
-            for row, label in zip(rows, ("fp32", "int8")):
-                s = stats(times[row.key], batch)
-                result[f"{label}_bs{batch}_ms"], result[f"{label}_bs{batch}_cpu_ms"] = s["median_ms"], \
-                    s["cpu_median_ms"]
-        results.append(result)
-        print(json.dumps(result))
-    print(f"\nonnxruntime, {args.threads} threads, medians of interleaved calls (wall ms / process CPU ms)")
-    for r in results:
-        for batch in (1, 32):
-            print(f"{r['model']:<24} bs{batch:<3} fp32 {r[f'fp32_bs{batch}_ms']:8.2f} / {r[f'fp32_bs{batch}_cpu_ms']:8.2f}"
-                  f"   int8 {r[f'int8_bs{batch}_ms']:8.2f} / {r[f'int8_bs{batch}_cpu_ms']:8.2f}"
-                  f"   int8/fp32 {r[f'int8_bs{batch}_ms'] / r[f'fp32_bs{batch}_ms']:.2f}")
-        print(f"{r['model']:<24} size fp32 {r['fp32_mb']:.2f} MB, int8 {r['int8_mb']:.2f} MB")
+    server = lite.TimingServer() if lite.side_env_python() else None
+    if server is None:
+        print("no MindSpore Lite side env (bash scripts/setup_lite_env.sh): the .ms rows are skipped")
+    results, sizes = [], {}
+    try:
+        for key in args.models:
+            spec = models.MODELS[key]
+            paths = files(spec, args.work_dir, calib, server is not None)
+            sizes[key] = {label: os.path.getsize(p) / 1e6 for label, p in paths.items()}
+            for threads in args.threads:
+                results.append(measure(spec, paths, threads, server, args))
+                print(json.dumps(results[-1]), flush=True)
+    finally:
+        if server:
+            server.close()
+    report(results, sizes)
     if args.json:
         with atomic_write(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"results": results, "sizes_mb": sizes}, f, indent=1)
     return 0
 
 

@@ -60,7 +60,7 @@ class LiteRow(Row):
     """A ``.ms`` file timed inside the Lite side env's timing server (interleaved like the others)."""
 
     def __init__(self, spec, server, path, threads, ref=None, runtime="mindspore-lite", source="ours"):
-        super().__init__(spec, runtime, source, f"Lite 2.0 CPU, threads {threads}, affinity off, fp32", ref, path)
+        super().__init__(spec, runtime, source, f"Lite 2.0 CPU, threads {threads}, affinity off", ref, path)
         self.server, self.threads = server, threads
 
     def prepare(self, batch, warmup):
