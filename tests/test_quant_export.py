@@ -14,6 +14,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from benchmarks import ms_graph
 from deploy_helpers import lite_side_env
 from helpers import ROOT, make_imagenet_subset, ok, randomize_state, refused, run_entry
 from src.config import load_config
@@ -208,6 +209,12 @@ def test_int8_ms_for_mindspore_lite_agrees_with_its_per_tensor_cell(int8_ms):
     assert os.path.getsize(int8_ms["ms"]) <= 0.3 * float_weights
     record = read_sidecar(int8_ms["ms"])
     assert record["form"] == "int8" and record["quant"]["per_channel"] is False
+    # what Lite's converter made of the graph: every node int8 but the two casts at the ends and the classifier
+    # (Flatten + float MatMul); the average pools are depthwise convs, the hard sigmoid folded into the SE conv
+    nodes, quantized, _, _ = ms_graph.quant_counts(int8_ms["ms"])
+    ops = ms_graph.op_counts(int8_ms["ms"])
+    assert nodes - quantized == 4 and ops["QuantDTypeCast"] == 2 and ops["MatMulFusion"] == 1, ops
+    assert ops["AvgPoolFusion"] == ops["Activation"] == 0 and ops["Concat"] == 32 and ops["Conv2DFusion"] > 60, ops
 
 
 @pytest.mark.parametrize("pool, size", [("global", 4), ("global", 14), ("2x2", 8)])
