@@ -114,6 +114,25 @@ def measure(spec, paths, threads, server, args):
     return result
 
 
+LABELS = {"fp32": "float ONNX", "int8_unpadded": "int8 before padding", "int8": "int8 (ours)",
+          "stock_int8": "stock PTQ", "ms_fp32": "`.ms` fp32", "ms_int8": "`.ms` int8"}
+
+
+def markdown(results):
+    """The README table: per model, batch and thread count, each file's time (1 thread: process CPU ms; more:
+    wall ms) and its ratio to our float ONNX."""
+    labels = [k for k in LABELS if any(f"{k}_bs1" in r for r in results)]
+    lines = ["| model | batch | threads | " + " | ".join(LABELS[k] for k in labels) + " |",
+             "|---" * (3 + len(labels)) + "|"]
+    for r in results:
+        col = 1 if r["threads"] == 1 else 0  # CPU time is the cost at 1 thread; at 2 the wall time is the latency
+        for batch in (1, 32):
+            base = r[f"fp32_bs{batch}"][col]
+            cells = [f"{r[f'{k}_bs{batch}'][col]:.2f} ({r[f'{k}_bs{batch}'][col] / base:.2f}×)" for k in labels]
+            lines.append(f"| {r['model']} | {batch} | {r['threads']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(results, sizes):
     for r in results:
         print(f"\n{r['model']}, {r['threads']} thread(s): median wall / process CPU ms per batch, CPU vs fp32 ONNX")
@@ -156,6 +175,7 @@ def main(argv=None):
         if server:
             server.close()
     report(results, sizes)
+    print("\n" + markdown(results))
     if args.json:
         with atomic_write(args.json, "w") as f:
             json.dump({"results": results, "sizes_mb": sizes}, f, indent=1)
