@@ -114,7 +114,9 @@ def test_int8_onnx_of_a_qat_checkpoint_is_int8_small_and_agrees_with_the_cell(wo
     float_path = str(work["base"] / "float.onnx")
     ok(run_entry("export.py", *COMMON, "--ckpt_file", work["float"], "--file_format", "ONNX", "--file_name",
                  float_path[:-5]))
-    assert os.path.getsize(path) <= 0.3 * os.path.getsize(float_path)
+    # int8 is ~1/4 of float; channel padding for onnxruntime's fast kernels stores zero weights: 0.27x -> 0.305x
+    # for this 0.5x-width model (2% at 1.0x; README "int8 vs float")
+    assert os.path.getsize(path) <= 0.32 * os.path.getsize(float_path)
     model = onnx.load(path)
     assert model.opset_import[0].version >= 13
     weights = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) > 1]
