@@ -3,9 +3,8 @@
     python -m benchmarks.onnx_profile MODEL.onnx [MODEL.onnx ...] [--threads 1] [--runs 100] [--batch 1]
 
 Convolutions are split by kind, read from the graph onnxruntime runs (``optimized_model_filepath``): ``depthwise``
-(one channel per group), ``1x1`` and ``KxK`` (dense); the int8 kinds also by whether their width is one MLAS's
-fast symmetric kernels take (depthwise: channels a multiple of 16; dense: >= 16 outputs, input and output
-channels multiples of 4) or ``generic``.
+(one channel per group), ``1x1`` and ``KxK`` (dense); an int8 conv at a width MLAS's fast kernels do not take
+(:func:`src.deploy.onnx_graph.fast_int8_width`) is also marked ``generic``.
 
 Times are the sum over nodes of each node's *median* kernel time across runs (a shared machine preempts single
 kernels; medians ignore that), so the total is close to an uncontended run. ``Reorder*`` ops are the NCHWc layout
@@ -20,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from src.deploy.onnx_graph import onnx
+from src.deploy.onnx_graph import fast_int8_width, onnx
 from src.deploy.runtimes import onnx_session
 
 
@@ -67,8 +66,8 @@ def conv_kinds(graph):
         group = next((a.i for a in node.attribute if a.name == "group"), 1)
         out, per_group, k = weight[0], weight[1], weight[2:]
         kind = "depthwise" if group > 1 and per_group == 1 else "1x1" if k == [1, 1] else "KxK"
-        fast = out % 16 == 0 if kind == "depthwise" else out >= 16 and out % 4 == 0 and per_group % 4 == 0
-        kinds[node.name] = [kind] + ([] if fast or node.op_type != "QLinearConv" else ["generic"])
+        generic = node.op_type == "QLinearConv" and not fast_int8_width(kind == "depthwise", out, per_group)
+        kinds[node.name] = [kind] + (["generic"] if generic else [])
     return kinds
 
 

@@ -25,8 +25,10 @@ import sys
 
 from src.config import load_config
 from src.deploy import lite
+from src.deploy.onnx_graph import onnx
 from src.errors import ROOT
 from src.files import atomic_path, atomic_write
+from src.quant.calibrate import calibration_images
 
 from . import models
 from .rows import LiteRow, onnxruntime_row
@@ -57,9 +59,6 @@ def stock_int8(spec, fp32, work_dir, calib):
     """onnxruntime's ``quantize_static`` of our float ONNX ``fp32`` (cached): the tool a user would reach for."""
     # lazy: onnxruntime.quantization is only needed for this row
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    from src.deploy.onnx_graph import onnx
-    from src.quant.calibrate import calibration_images
 
     path = os.path.join(work_dir, spec.key, "model.stock_int8.onnx")
     if os.path.exists(path):
@@ -133,14 +132,7 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def report(results, sizes):
-    for r in results:
-        print(f"\n{r['model']}, {r['threads']} thread(s): median wall / process CPU ms per batch, CPU vs fp32 ONNX")
-        for batch in (1, 32):
-            base = r[f"fp32_bs{batch}"][1]
-            cells = [f"{label} {r[key][0]:.2f}/{r[key][1]:.2f} ({r[key][1] / base:.2f})"
-                     for label in sizes[r["model"]] for key in [f"{label}_bs{batch}"] if key in r]
-            print(f"  bs{batch:<3}" + "  ".join(cells))
+def print_sizes(sizes):
     for model, size in sizes.items():
         print(f"{model} sizes (MB): " + ", ".join(f"{k} {v:.2f}" for k, v in size.items()))
 
@@ -174,8 +166,8 @@ def main(argv=None):
     finally:
         if server:
             server.close()
-    report(results, sizes)
-    print("\n" + markdown(results))
+    print("\n" + markdown(results))  # both medians of every row are in the JSON
+    print_sizes(sizes)
     if args.json:
         with atomic_write(args.json, "w") as f:
             json.dump({"results": results, "sizes_mb": sizes}, f, indent=1)

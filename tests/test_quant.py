@@ -8,6 +8,7 @@ import onnx
 import pytest
 from mindspore import Tensor, nn
 
+from benchmarks.onnx_profile import conv_kinds
 from helpers import randomize_state
 from src.config import Config, load_config
 from src.data import ensure_quickstart
@@ -304,18 +305,6 @@ def ort_graph(model, tmp_path, name):
     return session, onnx.load(options.optimized_model_filepath).graph
 
 
-def int8_convs(graph):
-    """``(kind, out channels, in channels per group)`` of every QLinearConv: 'depthwise' or 'dense'."""
-    weights = {t.name: t.dims for t in graph.initializer}
-    convs = []
-    for node in graph.node:
-        if node.op_type == "QLinearConv":
-            dims = weights[node.input[3]]
-            group = next((a.i for a in node.attribute if a.name == "group"), 1)
-            convs.append(("depthwise" if group > 1 else "dense", dims[0], dims[1]))
-    return convs
-
-
 @pytest.mark.parametrize("name, deploy", [("ghostnet_050", False),
                                           pytest.param("repghostnet_050", True, marks=pytest.mark.slow)])
 def test_int8_graph_runs_fused_channels_last_and_at_fast_kernel_widths(quickstart, tmp_path, name, deploy):
@@ -340,9 +329,8 @@ def test_int8_graph_runs_fused_channels_last_and_at_fast_kernel_widths(quickstar
     assert ops["QuantizeLinear"] == 1 and ops["DequantizeLinear"] == 0, ops
     assert ops["Transpose"] == 2 and ops["Conv"] == ops["Add"] == ops["Mul"] == 0, ops
     assert ops["QLinearAdd"] > 0 and ops["QLinearGlobalAveragePool"] > 0 and ops["QGemm"] == 1, ops
-    convs = int8_convs(graph)
-    slow = [c for c in convs if (c[0] == "depthwise" and c[1] % 16) or
-            (c[0] == "dense" and (c[1] < 16 or c[1] % 4 or c[2] % 4))]
-    assert len(convs) == ops["QLinearConv"] > 40 and not slow, slow
-    unpadded = [c for c in int8_convs(plain_graph) if c[0] == "depthwise" and c[1] % 16]
+    kinds = conv_kinds(graph)  # MLAS's fast widths: src.deploy.onnx_graph.fast_int8_width
+    slow = [name for name, kind in kinds.items() if "generic" in kind]
+    assert len(kinds) == ops["QLinearConv"] > 40 and not slow, slow
+    unpadded = [name for name, kind in conv_kinds(plain_graph).items() if kind == ["depthwise", "generic"]]
     assert len(unpadded) > 10  # what the padding is for: Ghost widths such as 8, 12, 36, 60

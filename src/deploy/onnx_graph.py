@@ -25,6 +25,8 @@ pads the image's 3 channels to 4 for the stem.
 onnxruntime folds BatchNormalization itself at session creation but leaves the rest, and no tool in our dependencies
 (onnx, onnxruntime) pads channels, hence these few hand-written passes on plain ``onnx`` protos and NumPy.
 """
+import functools
+
 import numpy as np
 
 from src.extras import optional_module
@@ -33,6 +35,10 @@ FEATURE = "writing ONNX files"
 onnx = optional_module("onnx", FEATURE)
 helper = optional_module("onnx.helper", FEATURE)
 numpy_helper = optional_module("onnx.numpy_helper", FEATURE)
+
+# MLAS (onnxruntime's CPU kernels) runs an int8 QLinearConv with its symmetric AVX-512-VNNI kernels only at these
+# widths (``MlasConvSymPackWSize``); other widths take a generic kernel 2-3x slower per output (README, Performance)
+MLAS_DEPTHWISE_MULTIPLE, MLAS_DENSE_MULTIPLE, MLAS_DENSE_MIN = 16, 4, 16
 
 UNARY = {"Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "LeakyRelu", "Identity",
          "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool"}
@@ -225,7 +231,6 @@ class _Aligner:
     def __init__(self, model, block):
         self.graph = Graph(model)
         self.block = block
-        self.shapes = _shapes(model)
         self.makers = self.graph.producers()
         self.params = {n.output[0] for n in self.graph.nodes if n.op_type == "DequantizeLinear"
                        and self.graph.const(n.input[0]) is not None}
@@ -233,6 +238,11 @@ class _Aligner:
         self.order = {}
         self.layouts, self.natural_cache = {}, {}
         self.fixed = {}
+
+    @functools.cached_property
+    def shapes(self):
+        """Inferred shapes of the model as given (inferred on first use: :func:`pad_conv_inputs` needs none)."""
+        return _shapes(self.graph.model)
 
     def dequantized(self, name):
         """The DequantizeLinear that makes ``name`` from a constant (an int8 weight or int32 bias), or None."""
@@ -546,7 +556,16 @@ def _param_as(graph, aligner, name, value, layout, before):
     return out
 
 
-def pad_conv_inputs(model, multiple=4):
+def fast_int8_width(depthwise, out_chs, in_chs_per_group):
+    """True when MLAS runs an int8 conv of these widths with its fast kernels: a depthwise conv of a multiple of
+    16 channels, or a dense conv with >= 16 outputs and input and output channels multiples of 4."""
+    if depthwise:
+        return out_chs % MLAS_DEPTHWISE_MULTIPLE == 0
+    return out_chs >= MLAS_DENSE_MIN and out_chs % MLAS_DENSE_MULTIPLE == 0 and \
+        in_chs_per_group % MLAS_DENSE_MULTIPLE == 0
+
+
+def pad_conv_inputs(model, multiple=MLAS_DENSE_MULTIPLE):
     """Give every int8 dense Conv whose input has a channel count not a multiple of ``multiple`` (the image's 3) its
     input through a uint8 Pad to the next multiple (zero-point values meet zero weights: exact), so MLAS takes its
     fast kernel (GhostNet 1.0x's stem: README, Performance). Returns the count."""
@@ -581,9 +600,9 @@ def _without_unread_dequantize(graph, nodes):
     return [n for n in nodes if n.op_type != "DequantizeLinear" or n.output[0] in used]
 
 
-def optimize_qdq(model, block=16):
-    """The passes for an int8 QDQ graph (:mod:`src.quant`): :func:`align_channels` and :func:`pad_conv_inputs`;
-    returns ``{pass: count}``."""
+def optimize_qdq(model, block=MLAS_DEPTHWISE_MULTIPLE):
+    """The passes for an int8 QDQ graph (:mod:`src.quant`): :func:`align_channels` (multiples of 16 also meet the
+    dense-conv widths of :func:`fast_int8_width`) and :func:`pad_conv_inputs`; returns ``{pass: count}``."""
     report = {"tensors_aligned": align_channels(model, block), "conv_inputs_padded": pad_conv_inputs(model)}
     onnx.checker.check_model(model)
     return report
