@@ -1,16 +1,16 @@
 """MindSpore Hub entry point (``create_network``) behind the thin top-level ``mindspore_hub_conf.py``.
 
-Hub names: every registered model (``ghostnet_050`` ... ``ghostnetv2_160``) plus the MindSpore model zoo's names
+Hub names: every registered model (``ghostnet_050`` ... ``ghostnetv3_160``) plus the MindSpore model zoo's names
 ``ghostnet`` (GhostNet 1.0x), ``ghostnet_nose`` (1.0x without squeeze-excite), ``ghostnet-600`` (GhostNet-600M) and
-the aliases ``repghostnet`` and ``ghostnetv2``.
+the aliases ``repghostnet``, ``ghostnetv2`` and ``ghostnetv3``.
 """
 import os
 
 from src.errors import ConfigError
-from src.models import create_model, list_models, model_family
+from src.models import create_model, has_deploy_form, list_models
 
 ALIASES = {"ghostnet": "ghostnet_100", "ghostnet_nose": "ghostnet_100_nose", "ghostnet-600": "ghostnet_600m",
-           "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100"}
+           "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100", "ghostnetv3": "ghostnetv3_100"}
 
 
 def hub_names():
@@ -23,7 +23,7 @@ def create_network(name, *args, **kwargs):
 
     Positional argument: ``num_classes``. Keywords: ``num_classes`` (default 1000), ``pretrained`` or ``ckpt_path``
     (a MindSpore checkpoint path, loaded strictly; see ``scripts/convert_pytorch_weights.py``), ``deploy``
-    (RepGhostNet only: build the re-parameterized form; ``deploy=True`` elsewhere is an error), and the model
+    (RepGhostNet and GhostNetV3 only: build the re-parameterized form; ``deploy=True`` elsewhere is an error), and the model
     keywords ``dropout`` / ``in_channels`` / ``features_only`` / ``out_indices`` (the backbone API).
     """
     if len(args) > 1:
@@ -38,8 +38,8 @@ def create_network(name, *args, **kwargs):
     if key not in hub_names():
         raise ValueError(f"unknown network '{name}'; valid names: {', '.join(hub_names())}")
     key = ALIASES.get(key, key)
-    if model_family(key) != "repghostnet" and kwargs.pop("deploy", False):
-        raise ValueError(f"deploy only applies to RepGhostNet models, not {key}")
+    if not has_deploy_form(key) and kwargs.pop("deploy", False):
+        raise ValueError(f"deploy only applies to RepGhostNet and GhostNetV3 models, not {key}")
     return create_model(key, pretrained=ckpt, **kwargs)
 
 

@@ -306,8 +306,13 @@ PARITY_CASES = {
     "repghostnet_100-deploy-flag": ("repghostnet_100", "state_dict", True, True),
     "repghostnet_100-timm-reparam": ("repghostnet_100", "timm_reparameterized", False, True),
     "ghostnetv2_100": ("ghostnetv2_100", "state_dict", False, False),
+    **{f"ghostnetv3_{w}-train": (f"ghostnetv3_{w}", "state_dict", False, False) for w in ("050", "100", "130", "160")},
+    **{f"ghostnetv3_{w}-timm-reparam": (f"ghostnetv3_{w}", "timm_reparameterized", False, True)
+       for w in ("050", "100", "130", "160")},
+    "ghostnetv3_050-deploy-flag": ("ghostnetv3_050", "state_dict", True, True),
 }
-FAST_PARITY = {"ghostnet_050", "repghostnet_100-timm-reparam"}  # the rest: slow
+FAST_PARITY = {"ghostnet_050", "repghostnet_100-timm-reparam", "ghostnetv3_050-train",
+               "ghostnetv3_050-timm-reparam"}  # the rest: slow
 
 
 def _save_torch(torch, timm, model, how, path):

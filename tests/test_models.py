@@ -36,9 +36,10 @@ def total_macs(net):
     return sum(m for _, m in profile_model(net, 224).values())
 
 
-# Registered in this file's REFERENCE, plus the models of tests/test_family.py.
+# Registered in this file's REFERENCE, plus the models of tests/test_family.py and tests/test_ghostnetv3.py.
 FAMILY_MODELS = ["ghostnet_050_nose", "ghostnet_100_nose", "ghostnet_130_nose", "ghostnet_600m", "vgg16_cifar",
-                 "ghost_vgg16_cifar", "resnet56_cifar", "ghost_resnet56_cifar"]
+                 "ghost_vgg16_cifar", "resnet56_cifar", "ghost_resnet56_cifar", "ghostnetv3_050", "ghostnetv3_100",
+                 "ghostnetv3_130", "ghostnetv3_160"]
 
 
 def test_registry_lists_every_published_width():
@@ -234,7 +235,7 @@ def test_onnx_export_matches_cell(name, size, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--model", "ghostnetv2_100", "--image_size", "32"], "image_size must be >= 64 for ghostnetv2_100, got 32"),
     (["--model", "ghostnet_050", "--image_size", "16"], "image_size must be >= 32 for ghostnet_050, got 16"),
-    (["--model", "ghostnet_050", "--deploy"], "--deploy only applies to repghostnet_* models, not ghostnet_050"),
+    (["--model", "ghostnet_050", "--deploy"], "--deploy only applies to repghostnet_* and ghostnetv3_* models, not ghostnet_050"),
 ])
 def test_profiler_bad_input_is_one_line_error(args, message):
     proc = subprocess.run([sys.executable, "-m", "src.tools.profile", *args], cwd=ROOT, capture_output=True,

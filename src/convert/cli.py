@@ -21,7 +21,7 @@ def build_parser():
                         help="registered model name: " + ", ".join(list_models()))
     parser.add_argument("--out", required=True, help="output MindSpore checkpoint (.ckpt), written atomically")
     parser.add_argument("--deploy", action="store_true",
-                        help="RepGhostNet only: fuse a train-form checkpoint into the re-parameterized deploy form")
+                        help="RepGhostNet and GhostNetV3 only: fuse a train-form checkpoint into the re-parameterized deploy form")
     parser.add_argument("--class_names", default="", metavar="imagenet|FILE",
                         help="class names to record in the checkpoint (infer.py prints them): 'imagenet' for the "
                              "bundled ImageNet-1k list (the published ImageNet weights), or a file with one name a "

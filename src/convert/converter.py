@@ -10,11 +10,10 @@ import numpy as np
 
 from src.config import load_config
 from src.deploy.labels import IMAGENET_NAMES, read_labels
-from src.models import create_model, model_family, reparameterize_params, write_checkpoint
+from src.models import create_model, has_deploy_form, is_train_form, reparameterize, write_checkpoint
 from src.record import make_record
 
-from .mapping import (ConversionError, clean_state_dict, is_deploy_form, is_zoo_state, map_to_model, select_state_dict,
-                      zoo_to_project_names)
+from .mapping import ConversionError, clean_state_dict, is_zoo_state, map_to_model, select_state_dict, zoo_to_project_names
 from .torch_reader import TorchReadError, load_torch_file
 
 
@@ -96,6 +95,14 @@ def _block_paths(shapes):
     return paths
 
 
+def deployed_params(model, kwargs, params):
+    """Train-form ``params`` (``{name: array}`` in model order) of ``create_model(model, **kwargs)`` re-parameterized
+    by the model's own :meth:`switch_to_deploy` (one fusion code path for every family)."""
+    net = create_model(model, **kwargs)
+    ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in params.items()}, strict_load=True)
+    return {k: p.asnumpy() for k, p in reparameterize(net).parameters_and_names()}
+
+
 def class_names_for(spec, num_classes):
     """The class names a converted checkpoint records, as the user says (never guessed from the class count):
     ``imagenet`` (the bundled ImageNet-1k list), a labels file (one name a line), or none for ``spec`` empty."""
@@ -118,15 +125,15 @@ def conversion_record(model, num_classes, deploy, class_names=None):
 def convert_checkpoint(src, model, out, deploy=False, key=None, class_names=""):
     """Convert the PyTorch checkpoint ``src`` for registered ``model`` into the MindSpore checkpoint ``out``.
 
-    The class count and input channels are taken from the checkpoint. A re-parameterized RepGhost source gives a
-    deploy-form checkpoint (load it with ``create_model(model, deploy=True)``); ``deploy=True`` also fuses a
-    train-form RepGhost source. ``out`` carries a model record (:func:`conversion_record`) with the names
+    The class count and input channels are taken from the checkpoint. A re-parameterized RepGhostNet / GhostNetV3
+    source gives a deploy-form checkpoint (load it with ``create_model(model, deploy=True)``); ``deploy=True`` also
+    fuses a train-form source. ``out`` carries a model record (:func:`conversion_record`) with the names
     ``class_names`` asks for (:func:`class_names_for`). Raises
     :class:`ConversionError`; ``out`` is only written on success.
     """
-    family = model_family(model)
-    if deploy and family != "repghostnet":
-        raise ConversionError(f"--deploy only applies to RepGhostNet models, not {model}")
+    reparam = has_deploy_form(model)
+    if deploy and not reparam:
+        raise ConversionError(f"--deploy only applies to RepGhostNet and GhostNetV3 models, not {model}")
     params, used_key, dropped = load_source(src, key)
     default_shapes = _target_shapes(model)
     if is_zoo_state(params):
@@ -135,12 +142,12 @@ def convert_checkpoint(src, model, out, deploy=False, key=None, class_names=""):
     classifier = [k for k, shape in default_shapes.items() if len(shape) == 2][-1]
     kwargs = {"num_classes": params[classifier].shape[0] if classifier in params else 1000,
               "in_channels": params[first_conv].shape[1] if first_conv in params else 3}
-    src_deploy = family == "repghostnet" and is_deploy_form(params)
-    if family == "repghostnet":
+    src_deploy = reparam and not is_train_form(params)
+    if reparam:
         kwargs["deploy"] = src_deploy
     mapped, unused = map_to_model(params, _target_shapes(model, **kwargs), model)
     if deploy and not src_deploy:
-        fused = {k: v.asnumpy() for k, v in reparameterize_params(mapped).items()}
+        fused = deployed_params(model, kwargs, mapped)
         mapped, _ = map_to_model(fused, _target_shapes(model, **{**kwargs, "deploy": True}), model)
     record = conversion_record(model, kwargs["num_classes"], deploy or src_deploy,
                                class_names_for(class_names, kwargs["num_classes"]))

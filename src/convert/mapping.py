@@ -11,7 +11,6 @@ import re
 import numpy as np
 
 from src.errors import ProjectError
-from src.models.repghost import is_train_form
 
 from .torch_reader import Opaque
 
@@ -87,11 +86,6 @@ def clean_state_dict(state_dict):
             name = f"{module}.{BN_RENAMES[leaf]}"
         params[name] = np.ascontiguousarray(value, dtype=np.float32)
     return params, dropped
-
-
-def is_deploy_form(params):
-    """True for a re-parameterized RepGhost state (biased cheap ops, no ``fusion_bn`` branches)."""
-    return any(k.endswith(".cheap_operation.bias") for k in params) and not is_train_form(params)
 
 
 def format_table(headers, rows):

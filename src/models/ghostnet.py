@@ -78,6 +78,7 @@ class GhostNet(nn.Cell):
     num_features = 1280  # conv_head width (not width-scaled)
     act_layer = nn.ReLU
     se_layer = SqueezeExcite
+    bottleneck = GhostBottleneck
 
     def __init__(self, width=1.0, num_classes=1000, dropout=0.2, in_channels=3, module_kw=None, **block_kw):
         super().__init__()
@@ -95,9 +96,9 @@ class GhostNet(nn.Cell):
             layers = []
             for k, mid, c, se_ratio, s in cfg:
                 mid_chs, out_chs = self.block_widths(mid, c, prev_chs)
-                layers.append(GhostBottleneck(prev_chs, mid_chs, out_chs, k, s, se_ratio,
-                                              module=partial(self.make_module, **module_kw), layer_idx=layer_idx,
-                                              se_layer=self.se_layer, **block_kw))
+                layers.append(self.bottleneck(prev_chs, mid_chs, out_chs, k, s, se_ratio,
+                                                module=partial(self.make_module, **module_kw), layer_idx=layer_idx,
+                                                se_layer=self.se_layer, **block_kw))
                 prev_chs, reduction = out_chs, reduction * s
                 layer_idx += 1
             stages.append(Sequential(layers))

@@ -39,12 +39,18 @@ def replace_cell(net, path, cell):
         parent.cell_list = list(parent.name_cells().values())
 
 
+def reparameterizable_cells(net):
+    """The cells of ``net`` with a ``switch_to_deploy`` method (RepGhost and GhostNetV3 modules and bottlenecks),
+    each with its ``deploy`` flag (False: still in the train form)."""
+    return [(cell, getattr(cell, "deploy", False)) for _, cell in net.cells_and_names()
+            if cell is not net and callable(getattr(cell, "switch_to_deploy", None))]
+
+
 def switch_to_deploy(net):
-    """Every re-parameterizable cell of ``net`` (one with a ``switch_to_deploy`` method, e.g. RepGhost modules) in
-    its deployed form, in place, parameters renamed to their paths; returns ``net``."""
-    for _, cell in net.cells_and_names():
-        if cell is not net and callable(getattr(cell, "switch_to_deploy", None)):
-            cell.switch_to_deploy()
+    """Every re-parameterizable cell of ``net`` in its deployed form, in place, parameters renamed to their paths;
+    returns ``net``."""
+    for cell, _ in reparameterizable_cells(net):
+        cell.switch_to_deploy()
     return sync_parameter_names(net)
 
 
@@ -112,13 +118,14 @@ def conv_bn(in_chs, out_chs, kernel_size, stride=1, groups=1, act_layer=None, **
 
 
 class ConvBnAct(nn.Cell):
-    """Conv + BN + act with the reference's names (``conv``, ``bn1``): the 1x1 conv that closes the block stack."""
+    """Conv + BN + act with the reference's names (``conv``, ``bn1``): the 1x1 conv that closes the block stack and
+    GhostNetV3's re-parameterizable branches (``act_layer=None``: no activation)."""
 
-    def __init__(self, in_chs, out_chs, kernel_size=1, stride=1, act_layer=nn.ReLU):
+    def __init__(self, in_chs, out_chs, kernel_size=1, stride=1, act_layer=nn.ReLU, groups=1):
         super().__init__()
-        self.conv = conv2d(in_chs, out_chs, kernel_size, stride)
+        self.conv = conv2d(in_chs, out_chs, kernel_size, stride, groups)
         self.bn1 = batch_norm(out_chs)
-        self.act1 = act_layer()
+        self.act1 = act_layer() if act_layer is not None else nn.Identity()
 
     def construct(self, x):
         return self.act1(self.bn1(self.conv(x)))
@@ -187,18 +194,18 @@ class GhostBottleneck(nn.Cell):
     any shortcut is added, ``identity_shortcut`` whether it is the identity.
     ``module(in, out, relu, layer_idx)`` builds a ghost module; ghost2 is always built as layer 0, so GhostNetV2's
     attention (layer index > 1) only ever lands in ghost1, as in the reference. ``se_layer(chs, se_ratio)`` builds
-    the squeeze-excite (GhostNet-600M rounds its width to 8).
+    the squeeze-excite (GhostNet-600M rounds its width to 8). Subclasses with a re-parameterizable depthwise conv
+    (GhostNetV3) override :meth:`make_depthwise` / :meth:`depthwise`; ``deploy`` asks for their deployed form.
     """
 
     def __init__(self, in_chs, mid_chs, out_chs, kernel_size=3, stride=1, se_ratio=0.0, module=None, layer_idx=0,
-                 shortcut=True, se_layer=SqueezeExcite):
+                 shortcut=True, se_layer=SqueezeExcite, deploy=False):
         super().__init__()
         self.stride = stride
         self.ghost1 = module(in_chs, mid_chs, relu=True, layer_idx=layer_idx)
         self.has_dw = stride > 1
         if self.has_dw:
-            self.conv_dw = conv2d(mid_chs, mid_chs, kernel_size, stride, groups=mid_chs)
-            self.bn_dw = batch_norm(mid_chs)
+            self.make_depthwise(mid_chs, kernel_size, stride, deploy)
         self.has_se = se_ratio is not None and se_ratio > 0.0
         if self.has_se:
             self.se = se_layer(mid_chs, se_ratio)
@@ -214,10 +221,19 @@ class GhostBottleneck(nn.Cell):
             ])
         self.add = Add()
 
+    def make_depthwise(self, chs, kernel_size, stride, deploy):
+        """The strided depthwise conv between the ghost modules (``conv_dw`` + ``bn_dw``; no deployed form)."""
+        del deploy
+        self.conv_dw = conv2d(chs, chs, kernel_size, stride, groups=chs)
+        self.bn_dw = batch_norm(chs)
+
+    def depthwise(self, x):
+        return self.bn_dw(self.conv_dw(x))
+
     def construct(self, x):
         out = self.ghost1(x)
         if self.has_dw:
-            out = self.bn_dw(self.conv_dw(out))
+            out = self.depthwise(out)
         if self.has_se:
             out = self.se(out)
         out = self.ghost2(out)

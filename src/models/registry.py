@@ -13,7 +13,9 @@ from .features import FeatureExtractor
 from .ghostnet import GhostNet, GhostNetNoSE
 from .ghostnet_600m import GhostNet600M
 from .ghostnetv2 import GhostNetV2
-from .repghost import RepGhostNet, is_train_form
+from .ghostnetv3 import GhostNetV3
+from .reparam import is_train_form
+from .repghost import RepGhostNet
 
 _GHOSTNET_WIDTHS = {"050": 0.5, "100": 1.0, "130": 1.3}
 # family -> (builder, {model name: builder keywords}); the family decides code paths (RepGhost deploy form).
@@ -25,6 +27,8 @@ _FAMILIES = {
         "050": 0.5, "058": 0.58, "080": 0.8, "100": 1.0, "111": 1.11, "130": 1.3, "150": 1.5, "200": 2.0}.items()}),
     "ghostnetv2": (GhostNetV2, {f"ghostnetv2_{t}": {"width": w} for t, w in {
         "100": 1.0, "130": 1.3, "160": 1.6}.items()}),
+    "ghostnetv3": (GhostNetV3, {f"ghostnetv3_{t}": {"width": w} for t, w in {
+        "050": 0.5, "100": 1.0, "130": 1.3, "160": 1.6}.items()}),
     "vgg_cifar": (vgg16_cifar, {"vgg16_cifar": {}}),
     "ghost_vgg_cifar": (ghost_vgg16_cifar, {"ghost_vgg16_cifar": {}}),
     "resnet_cifar": (resnet56_cifar, {"resnet56_cifar": {}}),
@@ -48,34 +52,34 @@ def check_model_name(name):
 
 def check_input_size(name, image_size):
     """Raise :class:`ConfigError` when ``image_size`` is below the smallest input model ``name`` accepts (32 px;
-    GhostNetV2 64 px, its attention pools the last feature map once more)."""
+    GhostNetV2 and V3 64 px, their attention pools the last feature map once more)."""
     check_model_name(name)
     minimum = MODELS[name][1].min_input_size
     if image_size < minimum:
         raise ConfigError(f"image_size must be >= {minimum} for {name}, got {image_size}")
 
 
-DEPLOY_FAMILIES = ("repghostnet",)  # families whose modules fuse for deployment (switch_to_deploy)
+DEPLOY_FAMILIES = ("repghostnet", "ghostnetv3")  # families whose modules fuse for deployment (switch_to_deploy)
 
 
 def model_family(name):
     """The family of a registered name: one of the keys of ``_FAMILIES`` ('ghostnet', 'ghostnet_nose',
-    'ghostnet_600m', 'repghostnet', 'ghostnetv2', 'vgg_cifar', 'ghost_vgg_cifar', 'resnet_cifar',
+    'ghostnet_600m', 'repghostnet', 'ghostnetv2', 'ghostnetv3', 'vgg_cifar', 'ghost_vgg_cifar', 'resnet_cifar',
     'ghost_resnet_cifar')."""
     check_model_name(name)
     return MODELS[name][0]
 
 
 def has_deploy_form(name):
-    """True when the registered model has a re-parameterized (deployed) form of its own (RepGhostNet)."""
+    """True when the registered model has a re-parameterized (deployed) form of its own (RepGhostNet, GhostNetV3)."""
     return model_family(name) in DEPLOY_FAMILIES
 
 
 def create_model(name, num_classes=1000, pretrained=None, features_only=False, out_indices=None, **kwargs):
     """Build a registered model; ``pretrained`` is a checkpoint path loaded strictly (every parameter must match).
 
-    Extra keyword arguments go to the model class (``dropout``, ``in_channels``; RepGhost: ``deploy``,
-    ``reparam``, ``shortcut``; Ghost-VGG/ResNet: ``ratio``, ``dw_size``). ``features_only=True`` returns the
+    Extra keyword arguments go to the model class (``dropout``, ``in_channels``; RepGhostNet and GhostNetV3:
+    ``deploy``; RepGhostNet: ``reparam``, ``shortcut``; Ghost-VGG/ResNet: ``ratio``, ``dw_size``). ``features_only=True`` returns the
     backbone as a :class:`~src.models.features.FeatureExtractor`: a tuple of feature maps at the strides picked by
     ``out_indices`` (default all: 2, 4, 8, 16, 32), described by its ``feature_info``; a classification
     checkpoint loads into it (its head is ignored).
@@ -133,8 +137,9 @@ def load_checkpoint_strict(net, ckpt_path, params=None):
                         if k in params and tuple(params[k].shape) != tuple(v.shape))
     if missing or mismatched:
         hint = ""
-        if isinstance(net, RepGhostNet) and is_train_form(own) != is_train_form(params):
-            hint = " (train-form vs deploy-form RepGhost checkpoint? see src.models.reparameterize_params)"
+        if is_train_form(own) != is_train_form(params):
+            hint = (" (train-form vs deploy-form checkpoint? build the model with deploy=True for a re-parameterized "
+                    "one, or re-parameterize the train form: src.models.reparameterize)")
         details = "; ".join(mismatched[:5] + [f"missing {k}" for k in missing[:5]])
         raise DataError(f"checkpoint {ckpt_path} does not fit this model: {len(mismatched)} shape mismatches, "
                         f"{len(missing)} missing parameters{hint}: {details}")

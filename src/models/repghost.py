@@ -9,8 +9,7 @@ from mindspore import Parameter, Tensor, nn
 
 from .ghostnet import GhostNet
 from .layers import Sequential, batch_norm, conv2d, conv_bn, switch_to_deploy
-
-BN_EPS = 1e-5
+from .reparam import BN_EPS, BN_KEYS, bn_arrays, fuse_branches
 
 # GhostNet's table with the mid (expansion) widths halved.
 REPGHOSTNET_CFGS = [
@@ -25,28 +24,13 @@ REPGHOSTNET_CFGS = [
     [[5, 480, 160, 0, 1], [5, 480, 160, 0.25, 1], [5, 480, 160, 0, 1], [5, 480, 160, 0.25, 1]],
 ]
 
-_BN_KEYS = ("gamma", "beta", "moving_mean", "moving_variance")
-
-
-def _fuse_bn(kernel, gamma, beta, mean, var, eps=BN_EPS):
-    """Fold BN into the preceding (bias-free) conv kernel: returns (kernel', bias')."""
-    std = np.sqrt(var + eps)
-    return kernel * (gamma / std).reshape(-1, 1, 1, 1), beta - mean * gamma / std
-
 
 def fuse_cheap_branch(dw_kernel, dw_bn, fusion_bn, eps=BN_EPS):
     """Deploy kernel/bias of ``BN(dw(p)) + BN(p)`` as one depthwise conv.
 
     ``dw_kernel``: (C, 1, k, k); ``dw_bn``/``fusion_bn``: (gamma, beta, mean, var) arrays of length C.
-    The identity branch is a depthwise kernel with a 1 at the centre.
     """
-    dw_kernel = np.asarray(dw_kernel, np.float64)
-    k = dw_kernel.shape[-1]
-    identity = np.zeros_like(dw_kernel)
-    identity[:, 0, k // 2, k // 2] = 1.0
-    k1, b1 = _fuse_bn(dw_kernel, *[np.asarray(a, np.float64) for a in dw_bn], eps=eps)
-    k2, b2 = _fuse_bn(identity, *[np.asarray(a, np.float64) for a in fusion_bn], eps=eps)
-    return (k1 + k2).astype(np.float32), (b1 + b2).astype(np.float32)
+    return fuse_branches([(dw_kernel, dw_bn)], dw_kernel.shape[-1], identity_bn=fusion_bn, eps=eps)
 
 
 class RepGhostModule(nn.Cell):
@@ -80,9 +64,7 @@ class RepGhostModule(nn.Cell):
             return
         conv, bn = self.cheap_operation[0], self.cheap_operation[1]
         fbn = self.fusion_bn[0]
-        kernel, bias = fuse_cheap_branch(
-            conv.weight.asnumpy(), [getattr(bn, k).asnumpy() for k in _BN_KEYS],
-            [getattr(fbn, k).asnumpy() for k in _BN_KEYS], eps=bn.eps)
+        kernel, bias = fuse_cheap_branch(conv.weight.asnumpy(), bn_arrays(bn), bn_arrays(fbn), eps=bn.eps)
         fused = conv2d(self.oup, self.oup, self.dw_size, 1, groups=self.oup, bias=True)
         fused.weight.set_data(Tensor(kernel))
         fused.bias.set_data(Tensor(bias))
@@ -109,15 +91,9 @@ class RepGhostNet(GhostNet):
         return RepGhostModule(inp, oup, relu=relu, reparam=reparam, deploy=deploy)
 
 
-def is_train_form(names):
-    """True when parameter ``names`` (a dict or iterable) include RepGhost fusion branches: the train form.
-
-    The one RepGhost form check of the project (deploy form = fused, no ``fusion_bn``)."""
-    return any(".fusion_bn." in name for name in names)
-
-
 def reparameterize(net):
-    """Switch every RepGhost module of ``net`` to its deploy form in place; returns ``net``.
+    """Switch every re-parameterizable module of ``net`` (RepGhostNet, GhostNetV3) to its deploy form in place;
+    returns ``net``.
 
     Parameters of the new convs are renamed to their full path so checkpoints saved afterwards load by name.
     """
@@ -138,9 +114,9 @@ def reparameterize_params(params, eps=BN_EPS):
     removed, out = set(), {}
     for p in prefixes:
         dw, bn, fbn = f"{p}.cheap_operation.0.weight", f"{p}.cheap_operation.1", f"{p}.fusion_bn.0"
-        kernel, bias = fuse_cheap_branch(arr(dw), [arr(f"{bn}.{k}") for k in _BN_KEYS],
-                                         [arr(f"{fbn}.{k}") for k in _BN_KEYS], eps=eps)
-        removed.update([dw] + [f"{bn}.{k}" for k in _BN_KEYS] + [f"{fbn}.{k}" for k in _BN_KEYS])
+        kernel, bias = fuse_cheap_branch(arr(dw), [arr(f"{bn}.{k}") for k in BN_KEYS],
+                                         [arr(f"{fbn}.{k}") for k in BN_KEYS], eps=eps)
+        removed.update([dw] + [f"{bn}.{k}" for k in BN_KEYS] + [f"{fbn}.{k}" for k in BN_KEYS])
         out[f"{p}.cheap_operation.weight"] = Parameter(Tensor(kernel), name=f"{p}.cheap_operation.weight")
         out[f"{p}.cheap_operation.bias"] = Parameter(Tensor(bias), name=f"{p}.cheap_operation.bias")
     for key, value in params.items():

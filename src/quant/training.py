@@ -29,8 +29,8 @@ def check_qat_config(cfg):
                               "from it with --qat true, or fine-tune from the float checkpoint it was trained from")
         return
     if cfg.deploy and not has_deploy_form(cfg.model):
-        raise ConfigError(f"--deploy: only RepGhost models have a deployed form, {cfg.model} has none; drop "
-                          "--deploy (RepGhostNet is always quantized in its deployed form)")
+        raise ConfigError(f"--deploy: only RepGhostNet and GhostNetV3 have a deployed form, {cfg.model} has none; "
+                          "drop --deploy (those two are always quantized in their deployed form)")
     if cfg.amp_level != "O0":
         raise ConfigError(f"QAT runs in float32: drop --amp_level {cfg.amp_level} (use O0)")
     if cfg.qat_calib_batches < 1 and not cfg.resume:
@@ -43,7 +43,7 @@ def check_qat_config(cfg):
         record = read_checkpoint(cfg.pretrained)[1]
         if (record or {}).get("form") == "deploy" and not has_deploy_form(cfg.model):
             raise ConfigError(f"--pretrained {cfg.pretrained} is a deployed (re-parameterized) checkpoint, which "
-                              f"only RepGhost models have; {cfg.model} needs its train-form checkpoint")
+                              f"only RepGhostNet and GhostNetV3 have; {cfg.model} needs its train-form checkpoint")
     QuantScheme.from_config(cfg)  # validates quant_keep_float, qat_observer_decay, qat_quant_delay
 
 

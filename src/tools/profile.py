@@ -12,7 +12,7 @@ from collections import OrderedDict
 import mindspore as ms
 
 from src.errors import ConfigError
-from src.models import check_input_size, create_model, model_family
+from src.models import check_input_size, create_model, has_deploy_form
 from src.models.trace import cell_macs
 
 
@@ -60,15 +60,15 @@ def format_report(model_name, rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="registered model name, e.g. ghostnet_100")
-    parser.add_argument("--deploy", action="store_true", help="RepGhost: profile the re-parameterized form")
+    parser.add_argument("--deploy", action="store_true", help="RepGhostNet / GhostNetV3: profile the re-parameterized form")
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--num_classes", type=int, default=1000)
     args = parser.parse_args(argv)
 
     try:
         check_input_size(args.model, args.image_size)
-        if args.deploy and model_family(args.model) != "repghostnet":
-            raise ConfigError(f"--deploy only applies to repghostnet_* models, not {args.model}")
+        if args.deploy and not has_deploy_form(args.model):
+            raise ConfigError(f"--deploy only applies to repghostnet_* and ghostnetv3_* models, not {args.model}")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
