@@ -5,8 +5,10 @@ import os
 import mindspore as ms
 
 from ..errors import DataError
-from ..models import read_checkpoint
+from ..models import has_deploy_form, is_train_form, read_checkpoint, reparameterize
 from ..record import check_pretrained
+
+TEACHER_PREFIX = "teacher."  # parameter names of a distillation teacher: frozen, never part of a training state
 
 
 def rotate(pattern, keep):
@@ -19,6 +21,14 @@ def rotate(pattern, keep):
 def params_as_list(named_tensors):
     """``[{'name': n, 'data': t}]`` — the form ``save_checkpoint`` takes for tensors that are not a Cell's."""
     return [{"name": name, "data": tensor} for name, tensor in named_tensors]
+
+
+def in_checkpoint_form(net, model_name, params):
+    """``net`` switched (in place) to the form ``params`` were saved in: a deployed (re-parameterized) RepGhost
+    checkpoint loads only into the deployed network; every other checkpoint fits the network as built."""
+    if has_deploy_form(model_name) and not is_train_form(params):
+        reparameterize(net)
+    return net
 
 
 def load_for_finetune(net, ckpt_path, log, model_name=None):
@@ -47,6 +57,12 @@ def load_for_finetune(net, ckpt_path, log, model_name=None):
     ms.load_param_into_net(net, keep, strict_load=False)
 
 
+def state_parameters(train_step):
+    """The parameters of ``train_step`` a training state holds: all but a distillation teacher's (frozen, and
+    rebuilt from its own checkpoint when a run resumes)."""
+    return [p for p in train_step.get_parameters() if not p.name.startswith(TEACHER_PREFIX)]
+
+
 def load_train_state(train_step, params, ckpt_path):
     """Restore network, optimizer, loss-scale and EMA parameters of a training state (read by
     ``trainer.read_resume_state``) into ``train_step``.
@@ -55,11 +71,12 @@ def load_train_state(train_step, params, ckpt_path):
     and the restored ``global_step`` picks the position on them.
     """
     params = {k: v for k, v in params.items() if isinstance(v, ms.Parameter) and k != "learning_rate"}
-    own = {p.name: p for p in train_step.get_parameters() if p.name != "learning_rate"}
+    own = {p.name: p for p in state_parameters(train_step) if p.name != "learning_rate"}
     bad = [f"{k} missing" for k in own if k not in params]
     bad += [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in params.items()
             if k in own and tuple(v.shape) != tuple(own[k].shape)]
     if bad:
         raise DataError(f"{ckpt_path} does not match this training setup (model/optimizer/EMA differ): "
                         + ", ".join(bad[:5]))
-    ms.load_param_into_net(train_step, params, strict_load=True)
+    for name, param in own.items():
+        param.set_data(params[name])
