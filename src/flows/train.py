@@ -1,11 +1,13 @@
 """``train.py``: one training run (float, or quantization-aware with ``--qat true``) from a resolved configuration.
 
 The run reads as its steps (:mod:`src.train.trainer`): check the request before anything is written, set up the
-context and the data-parallel ranks, build the data and the model, open the outputs, run the epochs, finish.
+context and the data-parallel ranks, load the distillation teacher (if any), build the data and the model, open the
+outputs, run the epochs, finish.
 """
 import os
 
 from src.runtime import init_context
+from src.train.distill import load_teacher
 from src.train.distributed import init_distributed
 from src.train.metrics import plot_curves
 from src.train.trainer import (INTERRUPTED, Interrupted, RunLog, build_data, build_model, check_output_dir,
@@ -23,8 +25,9 @@ def train(cfg):
         check_output_dir(cfg, bool(cfg.resume))
         resume_params, start_epoch, best = read_resume_state(cfg.resume) if cfg.resume else (None, 0, 0.0)
         check_resume_epochs(cfg.resume, start_epoch, cfg.epochs)
+        teacher = load_teacher(cfg, run_log.log) if cfg.teacher_ckpt else None  # refused before the data scan
         data = build_data(cfg, rank, world, start_epoch)
-        model = build_model(cfg, data, rank, world, run_log.log, resume_params)
+        model = build_model(cfg, data, rank, world, run_log.log, resume_params, teacher)
         metrics = open_outputs(cfg, rank, run_log, data.class_names, start_epoch)
         log = run_log.log
         if cfg.resume:

@@ -21,13 +21,14 @@ from ..config import save_config
 from ..data import create_dataset, describe_dataset, rank_data_path
 from ..errors import ConfigError, DataError, OutputError, ProjectError
 from ..files import atomic_write, ensure_dir, remove_stale_temps
-from ..models import (check_input_size, create_model, is_train_form, model_family, read_checkpoint, reparameterize,
-                      write_checkpoint)
+from ..models import check_input_size, create_model, read_checkpoint, write_checkpoint
 from ..quant import training as qat
 from ..quant.calibrate import calibrate
 from ..quant.qat import QuantScheme, is_qat_checkpoint, quantize_network, set_bn_frozen
 from ..record import check_classes, make_record
-from .checkpoint import load_for_finetune, load_train_state, params_as_list, rotate
+from .checkpoint import (in_checkpoint_form, load_for_finetune, load_train_state, params_as_list, rotate,
+                         state_parameters)
+from .distill import check_distill_config, check_teacher_classes, loss_cell
 from .dropout import attach_step_clock, use_step_dropout
 from .metrics import MetricsLog, evaluate
 from .schedule import warmup_cosine_lr
@@ -120,6 +121,7 @@ def check_train_config(cfg):
     if cfg.loss_scale_type not in ("dynamic", "static"):
         raise ConfigError(f"--loss_scale_type must be dynamic or static, got {cfg.loss_scale_type}")
     qat.check_qat_config(cfg)
+    check_distill_config(cfg)
     if cfg.deploy and not cfg.qat:
         raise ConfigError("training uses the train form; drop --deploy (re-parameterize at export or eval time)")
     if cfg.data_sink and cfg.device_target == "CPU":
@@ -182,10 +184,14 @@ def build_data(cfg, rank, world, start_epoch):
     return Data(train_ds, val_ds, class_names, steps, describe_dataset(cfg.dataset, path))
 
 
-def build_model(cfg, data, rank, world, log, resume_params):
+def build_model(cfg, data, rank, world, log, resume_params, teacher=None):
     """Network (fine-tuned / frozen BN / AMP as asked), optimizer with the per-step LR, EMA, training step and a
     separate evaluation network; a resumed run restores every parameter and optimizer slot. With ``--qat`` both
-    networks are the fake-quant ones (:func:`prepare_qat`), calibrated on training batches unless resumed."""
+    networks are the fake-quant ones (:func:`prepare_qat`), calibrated on training batches unless resumed. With a
+    ``teacher`` (:func:`src.train.distill.load_teacher`) the step trains on the distillation loss; the teacher
+    stays out of the optimizer, the EMA and the gradients (its dataset classes are checked here)."""
+    if teacher is not None:
+        check_teacher_classes(cfg, teacher, data.class_names)
     net = create_model(cfg.model, num_classes=cfg.num_classes, dropout=cfg.dropout)
     if cfg.qat:
         net = prepare_qat(net, cfg, None if resume_params is not None else data.train, log)
@@ -202,8 +208,7 @@ def build_model(cfg, data, rank, world, log, resume_params):
     optimizer = make_optimizer(cfg, net, rates)
     attach_step_clock(net, optimizer.global_step)
     ema = EMA(net.get_parameters(), cfg.ema_decay) if cfg.ema else None
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    step = TrainStep(nn.WithLossCell(net, loss_fn), optimizer,
+    step = TrainStep(loss_cell(net, teacher, cfg), optimizer,
                      loss_scale_sense(cfg.amp_level, cfg.loss_scale_type, cfg.loss_scale), cfg.clip_grad_norm, ema)
     step.set_train(True)
     if resume_params is not None:
@@ -239,9 +244,8 @@ def prepare_qat(net, cfg, train_ds, log):
     without ``--pretrained`` is allowed (smoke tests) but logs a warning: it quantizes a random network."""
     params, record = read_checkpoint(cfg.pretrained) if cfg.pretrained else ({}, None)
     qat_pretrained = bool(params) and is_qat_checkpoint(params, record)
-    if params and model_family(cfg.model) == "repghostnet" and not qat_pretrained and not is_train_form(params):
-        reparameterize(net)  # a deployed RepGhost checkpoint: load it into the deployed form
     if params and not qat_pretrained:
+        in_checkpoint_form(net, cfg.model, params)
         load_for_finetune(net, cfg.pretrained, log, cfg.model)
     scheme = QuantScheme.from_config(cfg)
     quantize_network(net, scheme)
@@ -392,5 +396,6 @@ def save_epoch(cfg, model, class_names, record, best, log):
             write_checkpoint(target, os.path.join(out, "best.ckpt"), meta)
             log.info("new best val top-1 %.4f (%s) -> best.ckpt", top1, what)
     record["best_top1"] = best
-    write_checkpoint(model.step, os.path.join(out, "last_state.ckpt"), meta, {"epoch": epoch, "best_top1": float(best)})
+    write_checkpoint(params_as_list((p.name, p) for p in state_parameters(model.step)),
+                     os.path.join(out, "last_state.ckpt"), meta, {"epoch": epoch, "best_top1": float(best)})
     return best
