@@ -148,16 +148,19 @@ def test_a_deployed_repghost_teacher_loads_into_its_deployed_form(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("level", ["O1", "O2", "O3"])
-def test_a_distillation_step_runs_under_amp_with_a_float32_teacher(teacher_ckpt, level, graph_mode):
+def test_a_distillation_step_compiles_under_amp_with_a_frozen_float32_teacher(teacher_ckpt, level, graph_mode):
     student, teacher = student_and_teacher(teacher_ckpt, 0.5)
     net = ms.amp.auto_mixed_precision(student, level)
     step = TrainStep(DistillWithLossCell(net, teacher, DistillLoss(0.5, 2.0, 0.1)),
                      nn.Momentum(param_groups(net, 0.0), learning_rate=0.01, momentum=0.9),
                      loss_scale_sense(level, "dynamic", 1024.0))
     step.set_train(True)
+    before = {p.name: p.asnumpy().copy() for p in teacher.get_parameters()}
     loss = step(images(4, 32), ms.Tensor(np.arange(4), ms.int32))
     assert np.isfinite(float(loss.asnumpy())) and int(step.optimizer.global_step.asnumpy()) == 1
     assert all(p.dtype == ms.float32 for p in teacher.get_parameters())
+    for p in teacher.get_parameters():  # the compiled step kept BN running statistics: eval mode in the graph
+        np.testing.assert_array_equal(p.asnumpy(), before[p.name], err_msg=p.name)
 
 
 # ---- train.py end to end ----------------------------------------------------------------------------------------
