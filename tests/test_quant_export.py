@@ -168,12 +168,17 @@ def int8_conv_fraction(model):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model, size", [("ghost_resnet56_cifar", 32), ("ghost_vgg16_cifar", 32),
-                                         ("ghostnet_600m", 64)])
-def test_ptq_int8_onnx_of_networks_no_int8_code_knows(work, tmp_path, model, size):
-    """ghostify's output (lone BNs after Ghost concats, option-A shortcuts, max-pools, a BN'd dense layer) and
-    hard-swish GhostNet-600M quantize from their layers alone: an int8 ONNX whose convs hold int8 weights, verified
-    against the fake-quant Cell before it is kept."""
+@pytest.mark.parametrize("model, size, min_agreement", [
+    ("ghost_resnet56_cifar", 32, 0.98), ("ghost_vgg16_cifar", 32, 0.98), ("ghostnet_600m", 64, 0.98),
+    # random GhostNetV3 logits sit within ~0.05 of each other on these images (top-1 near ties: 84% agreement at a
+    # 1% logit difference, measured), so its top-1 says little; the logit bound below carries the check, and a
+    # trained V3 is held to 98% in README Quantization
+    ("ghostnetv3_050", 64, 0.8)])
+def test_ptq_int8_onnx_of_networks_no_int8_code_knows(work, tmp_path, model, size, min_agreement):
+    """ghostify's output (lone BNs after Ghost concats, option-A shortcuts, max-pools, a BN'd dense layer),
+    hard-swish GhostNet-600M and a train-form GhostNetV3 checkpoint (re-parameterized first) quantize from their
+    layers alone: an int8 ONNX whose convs hold int8 weights, verified against the fake-quant Cell before it is
+    kept."""
     pytest.importorskip("onnxruntime")
     args = ["--model", model, "--num_classes", str(CLASSES), "--image_size", str(size)]
     ckpt = str(tmp_path / "float.ckpt")
@@ -181,9 +186,11 @@ def test_ptq_int8_onnx_of_networks_no_int8_code_knows(work, tmp_path, model, siz
     write_checkpoint(net, ckpt, make_record(load_config("train", args), "train"))
     out = ok(run_entry("export.py", *args, "--ckpt_file", ckpt, "--file_format", "ONNX", "--file_name",
                        tmp_path / "int8", "--quant", "ptq", "--calib_data", work["calib"], "--calib_samples", 16,
-                       "--quant_verify_samples", 32))
+                       "--quant_verify_samples", 32, "--quant_min_agreement", min_agreement))
     assert int8_conv_fraction(onnx.load(str(tmp_path / "int8.onnx"))) >= 0.9
-    assert agreement(out) >= 0.98 and read_sidecar(str(tmp_path / "int8.onnx"))["quant"]["source"] == "ptq"
+    diff, scale = logit_diff(out)
+    assert agreement(out) >= min_agreement and diff <= 0.05 * scale  # measured: 3.2% (600M), 1.0% (V3)
+    assert read_sidecar(str(tmp_path / "int8.onnx"))["quant"]["source"] == "ptq"
 
 
 @pytest.mark.slow
