@@ -17,7 +17,7 @@ from src.files import atomic_path, ensure_dir
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One network as the benchmark measures it: registered name, input size, classes, RepGhost form."""
+    """One network as the benchmark measures it: registered name, input size, classes, deployed form."""
     key: str
     name: str
     image_size: int = 224
@@ -33,6 +33,8 @@ MODELS = {spec.key: spec for spec in (
     ModelSpec("repghostnet_100_deploy", "repghostnet_100", deploy=True, timm_name="repghostnet_100",
               label="RepGhostNet 1.0x deployed"),
     ModelSpec("ghostnetv2_100", "ghostnetv2_100", timm_name="ghostnetv2_100", label="GhostNetV2 1.0x"),
+    ModelSpec("ghostnetv3_100_deploy", "ghostnetv3_100", deploy=True, timm_name="ghostnetv3_100",
+              label="GhostNetV3 1.0x deployed"),
     ModelSpec("quickstart", "ghostnet_050", image_size=32, num_classes=10, timm_name="ghostnet_050",
               label="quickstart GhostNet 0.5x, 32 px, 10 classes"),
 )}
@@ -81,7 +83,7 @@ def export(spec, kind, work_dir, rebuild=False):
 
 
 def timm_model(spec):
-    """timm's network of the same architecture (random weights; RepGhost re-parameterized when deployed)."""
+    """timm's network of the same architecture (random weights; RepGhost / V3 re-parameterized when deployed)."""
     import timm
 
     model = timm.create_model(spec.timm_name, num_classes=spec.num_classes).eval()

@@ -1,8 +1,8 @@
 """``python -m benchmarks.run``: inference speed of our models in every runtime we ship, next to the peers a user
 would pick instead, interleaved in one process.
 
-Rows: our ghostnet_100, repghostnet_100 (train form and deployed), ghostnetv2_100 and the quickstart model in
-MindSpore PyNative and GRAPH, the exported MINDIR (GraphCell), onnxruntime on our ONNX (and on the ONNX as MindSpore
+Rows: our ghostnet_100, repghostnet_100 (train form and deployed), ghostnetv2_100, ghostnetv3_100 (deployed) and the
+quickstart model in MindSpore PyNative and GRAPH, the exported MINDIR (GraphCell), onnxruntime on our ONNX (and on the ONNX as MindSpore
 writes it, before :mod:`src.deploy.onnx_graph`) and MindSpore Lite on our ``.ms``; peers, each skipped with a note
 when its package is missing: mindcv's ghostnet_100 (MindSpore), timm's model in PyTorch eager and ``torch.compile``,
 and onnxruntime on the ONNX PyTorch exports from timm. ``--model_file MODEL:NAME=PATH`` adds any exported file

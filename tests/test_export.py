@@ -88,6 +88,24 @@ def test_lite_round_trip_matches_cell(base, name):
     assert np.abs(lite.predict(path, x) - cell_logits(net, x)).max() <= 1e-3
 
 
+@pytest.mark.parametrize("fmt", ["ONNX", pytest.param("MINDIR", marks=pytest.mark.slow),
+                                 pytest.param("MINDIR_LITE", marks=pytest.mark.slow)])
+def test_ghostnetv3_exports_in_its_deployed_form(base, fmt):
+    """A train-form GhostNetV3 checkpoint is re-parameterized on export (one conv per module) and the file, run in
+    its runtime at 64 px, equals the train-form Cell."""
+    if fmt == "ONNX" and not onnxruntime_available():
+        pytest.skip("onnxruntime not installed")
+    python, reason = lite_side_env() if fmt == "MINDIR_LITE" else (True, "")
+    if python is None:
+        pytest.skip(f"MindSpore Lite side env cannot be created: {reason}")
+    path, stdout = exported(base, "ghostnetv3_050", fmt, image_size=64)
+    assert "re-parameterized to the deploy form" in stdout and read_sidecar(path)["form"] == "deploy"
+    x = np.random.default_rng(4).normal(size=(1, 3, 64, 64)).astype(np.float32)
+    want = cell_logits(reference_cell("ghostnetv3_050", checkpoint(base, "ghostnetv3_050")), x)
+    got = lite.predict(path, x) if fmt == "MINDIR_LITE" else (MindirRunner if fmt == "MINDIR" else OnnxRunner)(path)(x)
+    assert np.abs(got - want).max() <= (1e-3 if fmt == "MINDIR_LITE" else 1e-4) * max(1.0, np.abs(want).max())
+
+
 def no_output_left(folder, stem):
     """Neither the file, its record, nor a temporary directory of the atomic writer."""
     return not [n for n in os.listdir(folder) if stem in n or n.startswith(".")]

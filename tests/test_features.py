@@ -21,6 +21,8 @@ FAMILIES = [
     ("repghostnet_050", {}, [8, 12, 20, 56, 480]),
     ("repghostnet_050", {"deploy": True}, [8, 12, 20, 56, 480]),
     ("ghostnetv2_100", {}, [16, 24, 40, 112, 960]),
+    ("ghostnetv3_050", {}, [8, 12, 20, 56, 480]),
+    ("ghostnetv3_050", {"deploy": True}, [8, 12, 20, 56, 480]),
 ]
 SIZE = 64
 
@@ -104,7 +106,7 @@ from src.models import create_model, reparameterize
 ms.set_device("CPU")
 name, path = sys.argv[1], sys.argv[2]
 net = randomize_state(create_model(name, features_only=True), seed=7)
-if name.startswith("repghostnet"):
+if name.startswith(("repghostnet", "ghostnetv3")):
     reparameterize(net)
 x = images(1, 64)
 np.savez(path + ".npz", *[o.asnumpy() for o in net(x)])
@@ -113,7 +115,7 @@ ms.onnx.export(net, x, file_name=path, input_names=["input"], output_names=[f"st
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["repghostnet_050", "ghostnetv2_100", "ghostnet_600m"])
+@pytest.mark.parametrize("name", ["repghostnet_050", "ghostnetv2_100", "ghostnet_600m", "ghostnetv3_050"])
 def test_onnx_round_trip(name, tmp_path):
     """One export per process: a second ONNX export in one MindSpore 2.10 process crashes (REFERENCE §2)."""
     ort = pytest.importorskip("onnxruntime")

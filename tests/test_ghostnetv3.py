@@ -1,6 +1,7 @@
 """GhostNetV3 specification: timm 1.0.31's parameter counts in both forms, the published MACs, re-parameterization
-that keeps the logits, the deployed form's checkpoints, the backbone API and a GRAPH-mode forward.
-(Conversion of timm's V3 weights is specified with the other families in tests/test_convert.py.)"""
+that keeps the logits, the deployed form's checkpoints and a GRAPH-mode forward. Conversion of timm's V3 weights,
+the backbone API, Hub, export and int8 are specified with the other families (test_convert, test_features,
+test_hub, test_export, test_quant_export)."""
 import mindspore as ms
 import numpy as np
 import pytest
@@ -66,15 +67,6 @@ def test_deployed_checkpoint_loads_into_deployed_form_only(tmp_path):
     assert np.array_equal(loaded(x).asnumpy(), net(x).asnumpy())
     with pytest.raises(DataError, match="train-form vs deploy-form"):
         load_checkpoint_strict(create_model("ghostnetv3_050", num_classes=10), ckpt)
-
-
-def test_features_only_in_both_forms():
-    for deploy in (False, True):
-        net = create_model("ghostnetv3_050", features_only=True, deploy=deploy)
-        net.set_train(False)
-        feats = net(images(1, 64))
-        assert [f.shape[1:] for f in feats] == [(8, 32, 32), (12, 16, 16), (20, 8, 8), (56, 4, 4), (480, 2, 2)]
-        assert [i["reduction"] for i in net.feature_info] == [2, 4, 8, 16, 32]
 
 
 def test_input_below_64_px_is_refused():

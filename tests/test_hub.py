@@ -43,7 +43,7 @@ def hub_create(conf, name, *args, **kwargs):
 
 # alias -> the registered model it stands for (the first three are the MindSpore model zoo's hub names)
 ALIASES = {"ghostnet": "ghostnet_100", "ghostnet_nose": "ghostnet_100_nose", "ghostnet-600": "ghostnet_600m",
-           "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100"}
+           "repghostnet": "repghostnet_100", "ghostnetv2": "ghostnetv2_100", "ghostnetv3": "ghostnetv3_100"}
 
 
 def test_the_hub_table_maps_the_zoo_names():
@@ -55,7 +55,7 @@ def shapes(net):
     return [(n, tuple(p.shape)) for n, p in net.parameters_and_names()]
 
 
-@pytest.mark.parametrize("alias", [pytest.param(a, marks=pytest.mark.slow) if a in ("ghostnet-600", "ghostnetv2") else a
+@pytest.mark.parametrize("alias", [pytest.param(a, marks=pytest.mark.slow) if a in ("ghostnet-600", "ghostnetv2", "ghostnetv3") else a
                                    for a in ALIASES])  # the two largest networks (~4 s each): slow
 def test_alias_builds_loads_checkpoint_and_runs(hub_conf, alias, tmp_path):
     net = randomize_state(hub_create(hub_conf, alias, 10), seed=2)
