@@ -78,13 +78,9 @@ def test_both_ranks_end_with_identical_parameters(two_workers):
         assert "4 steps/epoch x 2 epochs, batch 8 x 2 device(s)" in f.read()  # 64 images = 2 shards x 4 x 8
 
 
-@pytest.mark.slow
-def test_two_workers_of_batch_b_equal_one_worker_of_batch_2b(two_workers, data, pretrained, tmp_path):
-    run_dir, _ = two_workers
-    proc = run_entry("train.py", *EXACT, "--batch_size", 16, "--data_path", data, "--output_dir", tmp_path,
-                     "--pretrained", pretrained)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    single, parallel = trainable(tmp_path / "last_state.ckpt"), trainable(run_dir / "last_state.ckpt")
+def assert_same_training(single_dir, parallel_dir, pretrained):
+    """One worker of batch 2b and two of batch b ended with the same trainable parameters, after moving them."""
+    single, parallel = trainable(single_dir / "last_state.ckpt"), trainable(parallel_dir / "last_state.ckpt")
     assert set(single) == set(parallel) and len(single) > 100
     start = {k: v.asnumpy() for k, v in ms.load_checkpoint(pretrained).items()}
     moved = max(np.abs(single[k] - start[k]).max() for k in single)
@@ -95,8 +91,37 @@ def test_two_workers_of_batch_b_equal_one_worker_of_batch_2b(two_workers, data, 
         assert np.isfinite(single[key]).all()
         np.testing.assert_allclose(parallel[key], single[key], rtol=1e-3, atol=1e-4, err_msg=key)
     assert max(np.abs(parallel[k] - single[k]).max() for k in single) < 0.05 * moved
-    steps = [int(ms.load_checkpoint(str(d / "last_state.ckpt"))["global_step"].asnumpy()) for d in (tmp_path, run_dir)]
+    steps = [int(ms.load_checkpoint(str(d / "last_state.ckpt"))["global_step"].asnumpy())
+             for d in (single_dir, parallel_dir)]
     assert steps == [8, 8]  # 2 epochs x 4 steps of 16 images, either way
+    return parallel
+
+
+@pytest.mark.slow
+def test_two_workers_of_batch_b_equal_one_worker_of_batch_2b(two_workers, data, pretrained, tmp_path):
+    run_dir, _ = two_workers
+    proc = run_entry("train.py", *EXACT, "--batch_size", 16, "--data_path", data, "--output_dir", tmp_path,
+                     "--pretrained", pretrained)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_same_training(tmp_path, run_dir, pretrained)
+
+
+@pytest.mark.slow
+def test_distillation_on_two_workers_equals_one_worker_of_batch_2b(two_workers, data, pretrained, tmp_path):
+    """The teacher runs on each rank's shard and only the student's gradients are all-reduced: two distilling
+    workers of batch b train exactly as one of batch 2b, and differently from training without the teacher."""
+    teacher = str(tmp_path / "teacher.ckpt")
+    ms.save_checkpoint(randomize_state(create_model("ghostnet_050", num_classes=4), seed=9), teacher)
+    kd = ["--teacher_ckpt", teacher, "--teacher_model", "ghostnet_050", "--distill_alpha", "1.0",
+          "--distill_temperature", "2.0", "--pretrained", pretrained]
+    proc = distribute(tmp_path / "dist", "--data_path", data, "--", *EXACT, "--batch_size", 8, *kd)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc = run_entry("train.py", *EXACT, "--batch_size", 16, "--data_path", data, "--output_dir", tmp_path / "one",
+                     *kd)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    distilled = assert_same_training(tmp_path / "one", tmp_path / "dist", pretrained)
+    plain = trainable(two_workers[0] / "last_state.ckpt")
+    assert max(np.abs(distilled[k] - plain[k]).max() for k in plain) > 1e-3
 
 
 @pytest.mark.slow
