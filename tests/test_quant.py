@@ -161,7 +161,7 @@ def qat_net(name, seed=1, scheme=SCHEME, deploy=False):
 
 def test_every_layer_of_each_family_is_quantized():
     counts = {}
-    for name in ("ghostnet_050", "repghostnet_050", "ghostnetv2_100"):
+    for name in ("ghostnet_050", "repghostnet_050", "ghostnetv2_100", "ghostnetv3_100"):
         net = qat_net(name)
         layers = [c for _, c in net.cells_and_names() if isinstance(c, QuantConv)]
         assert layers and all(c.quantize for c in layers)
@@ -175,8 +175,10 @@ def test_every_layer_of_each_family_is_quantized():
     # shortcuts x 2 = 10, 7 SE x 2 = 14 -> 95; GhostNetV2 adds 3 DFC convs in 14 blocks -> 137.
     # activation quantizers: input + stem 2, one per Ghost module 32 (RepGhost: primary and cheap, 64), 4 depthwise,
     # 10 shortcut convs, 7 SE x (pool, reduce, product) 21, 16 residual adds, last 1x1, pool, conv_head 3 -> 88
-    # (RepGhost 120); GhostNetV2's 14 DFC branches add pool, 3 convs and the gated product -> 158.
-    assert counts == {"ghostnet_050": (95, 88), "repghostnet_050": (95, 120), "ghostnetv2_100": (137, 158)}
+    # (RepGhost 120); GhostNetV2's 14 DFC branches add pool, 3 convs and the gated product -> 158. GhostNetV3 is
+    # quantized in its deployed form (parallel branches folded first): GhostNetV2's layers exactly.
+    assert counts == {"ghostnet_050": (95, 88), "repghostnet_050": (95, 120), "ghostnetv2_100": (137, 158),
+                      "ghostnetv3_100": (137, 158)}
 
 
 def layer_counts(net):
