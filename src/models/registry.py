@@ -14,6 +14,7 @@ from .ghostnet import GhostNet, GhostNetNoSE
 from .ghostnet_600m import GhostNet600M
 from .ghostnetv2 import GhostNetV2
 from .ghostnetv3 import GhostNetV3
+from .layers import reparameterizable_cells
 from .reparam import is_train_form
 from .repghost import RepGhostNet
 
@@ -137,7 +138,7 @@ def load_checkpoint_strict(net, ckpt_path, params=None):
                         if k in params and tuple(params[k].shape) != tuple(v.shape))
     if missing or mismatched:
         hint = ""
-        if is_train_form(own) != is_train_form(params):
+        if reparameterizable_cells(net) and is_train_form(own) != is_train_form(params):
             hint = (" (train-form vs deploy-form checkpoint? build the model with deploy=True for a re-parameterized "
                     "one, or re-parameterize the train form: src.models.reparameterize)")
         details = "; ".join(mismatched[:5] + [f"missing {k}" for k in missing[:5]])
