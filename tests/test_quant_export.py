@@ -274,7 +274,7 @@ def test_per_layer_report_lists_worst_layers_first(work):
 
 @pytest.mark.parametrize("script,args,message", [
     ("train.py", ["--qat", "true", "--deploy", "true", "--model", "ghostnet_050"],
-     "only RepGhost models have a deployed form"),
+     "only RepGhostNet and GhostNetV3 have a deployed form"),
     ("train.py", ["--qat", "false", "--pretrained", "QAT"], "is a quantization-aware (QAT) checkpoint"),
     ("train.py", ["--qat", "true", "--pretrained", "DEPLOY"], "is a deployed (re-parameterized) checkpoint"),
     ("export.py", ["--ckpt_file", "FLOAT", "--file_format", "ONNX", "--quant", "ptq"],
