@@ -10,7 +10,7 @@ import numpy as np
 
 from src.config import load_config
 from src.deploy.labels import IMAGENET_NAMES, read_labels
-from src.models import create_model, has_deploy_form, is_train_form, reparameterize, write_checkpoint
+from src.models import create_model, has_deploy_form, reparameterize, saved_deployed, write_checkpoint
 from src.record import make_record
 
 from .mapping import ConversionError, clean_state_dict, is_zoo_state, map_to_model, select_state_dict, zoo_to_project_names
@@ -142,7 +142,7 @@ def convert_checkpoint(src, model, out, deploy=False, key=None, class_names=""):
     classifier = [k for k, shape in default_shapes.items() if len(shape) == 2][-1]
     kwargs = {"num_classes": params[classifier].shape[0] if classifier in params else 1000,
               "in_channels": params[first_conv].shape[1] if first_conv in params else 3}
-    src_deploy = reparam and not is_train_form(params)
+    src_deploy = saved_deployed(model, params)
     if reparam:
         kwargs["deploy"] = src_deploy
     mapped, unused = map_to_model(params, _target_shapes(model, **kwargs), model)

@@ -5,8 +5,8 @@ Imports MindSpore and the model code: the flows import this module only once the
 """
 from src.deploy import DeployError
 from src.errors import DataError
-from src.models import (check_input_size, create_model, has_deploy_form, is_train_form, load_checkpoint_strict,
-                        read_checkpoint, reparameterize, reparameterizable_cells)
+from src.models import (check_input_size, create_model, has_deploy_form, load_checkpoint_strict, read_checkpoint,
+                        reparameterize, reparameterizable_cells, saved_deployed)
 from src.quant.qat import is_qat_checkpoint, is_qat_network, load_qat_network
 from src.record import reconcile
 
@@ -30,7 +30,7 @@ def build_cell(cfg, ckpt_file=""):
     kwargs = {"dropout": cfg.dropout}
     reparam = has_deploy_form(cfg.model)
     if reparam:
-        kwargs["deploy"] = bool(cfg.deploy) if params is None else not is_train_form(params)
+        kwargs["deploy"] = bool(cfg.deploy) if params is None else saved_deployed(cfg.model, params)
     net = create_model(cfg.model, num_classes=cfg.num_classes, **kwargs)
     if params is not None:
         try:

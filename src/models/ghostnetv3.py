@@ -7,13 +7,13 @@ timm 1.0.31's ``GhostModuleV3`` / ``GhostBottleneckV3``, so its state dicts in e
 """
 import math
 
-from mindspore import Tensor, nn
+from mindspore import nn
 
 from .ghostnet import GhostNet
 from .ghostnetv2 import DFCAttention
 from .layers import ConvBnAct, GhostBottleneck, Sequential, batch_norm, conv2d
 from .ops import Concat
-from .reparam import bn_arrays, fuse_branches
+from .reparam import bn_arrays, fuse_branches, fused_conv
 
 NUM_BRANCHES = 3  # parallel kxk conv branches per re-parameterizable conv (timm's ``num_conv_branches``)
 
@@ -36,13 +36,6 @@ def _branch_arrays(branch):
     return branch.conv.weight.asnumpy(), bn_arrays(branch.bn1)
 
 
-def _fused_conv(in_chs, out_chs, kernel_size, stride, groups, kernel, bias):
-    conv = conv2d(in_chs, out_chs, kernel_size, stride, groups, bias=True)
-    conv.weight.set_data(Tensor(kernel))
-    conv.bias.set_data(Tensor(bias))
-    return conv
-
-
 class GhostModuleV3(DFCAttention, nn.Cell):
     """Ghost module with re-parameterizable primary and cheap convs, and DFC attention when ``attention``.
 
@@ -53,7 +46,7 @@ class GhostModuleV3(DFCAttention, nn.Cell):
 
     def __init__(self, inp, oup, kernel_size=1, dw_size=3, stride=1, relu=True, attention=False, deploy=False):
         super().__init__()
-        self.oup, self.kernel_size, self.dw_size, self.stride = oup, kernel_size, dw_size, stride
+        self.kernel_size, self.dw_size, self.stride = kernel_size, dw_size, stride
         self.init_chs = math.ceil(oup / 2)
         self.act_layer = nn.ReLU if relu else nn.Identity
         self.deploy = deploy
@@ -96,11 +89,11 @@ class GhostModuleV3(DFCAttention, nn.Cell):
             return
         primary = self.primary_rpr_conv[0].conv
         kernel, bias = fuse_branches([_branch_arrays(b) for b in self.primary_rpr_conv], self.kernel_size)
-        self.primary_conv = Sequential([_fused_conv(primary.in_channels, self.init_chs, self.kernel_size,
+        self.primary_conv = Sequential([fused_conv(primary.in_channels, self.init_chs, self.kernel_size,
                                                     self.stride, 1, kernel, bias), self.act_layer()])
         kernel, bias = fuse_branches([_branch_arrays(b) for b in [*self.cheap_rpr_conv, self.cheap_rpr_scale]],
                                      self.dw_size, identity_bn=bn_arrays(self.cheap_rpr_skip))
-        self.cheap_operation = Sequential([_fused_conv(self.init_chs, self.init_chs, self.dw_size, 1, self.init_chs,
+        self.cheap_operation = Sequential([fused_conv(self.init_chs, self.init_chs, self.dw_size, 1, self.init_chs,
                                                        kernel, bias), self.act_layer()])
         for name in ("primary_rpr_conv", "primary_activation", "cheap_rpr_skip", "cheap_rpr_conv", "cheap_rpr_scale",
                      "cheap_activation"):
@@ -132,7 +125,7 @@ class GhostBottleneckV3(GhostBottleneck):
         conv = self.dw_rpr_scale.conv
         kernel, bias = fuse_branches([_branch_arrays(b) for b in [*self.dw_rpr_conv, self.dw_rpr_scale]],
                                      self.dw_kernel_size)
-        self.conv_dw = _fused_conv(conv.in_channels, conv.in_channels, self.dw_kernel_size, self.stride,
+        self.conv_dw = fused_conv(conv.in_channels, conv.in_channels, self.dw_kernel_size, self.stride,
                                    conv.in_channels, kernel, bias)
         del self.dw_rpr_conv, self.dw_rpr_scale
         self.deploy = True

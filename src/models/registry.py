@@ -76,6 +76,12 @@ def has_deploy_form(name):
     return model_family(name) in DEPLOY_FAMILIES
 
 
+def saved_deployed(name, params):
+    """True when ``params`` (parameter names of a checkpoint of registered model ``name``) hold its deployed
+    (re-parameterized) form: the one reading of a checkpoint's form, for building the network that loads it."""
+    return has_deploy_form(name) and not is_train_form(params)
+
+
 def create_model(name, num_classes=1000, pretrained=None, features_only=False, out_indices=None, **kwargs):
     """Build a registered model; ``pretrained`` is a checkpoint path loaded strictly (every parameter must match).
 

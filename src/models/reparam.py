@@ -7,6 +7,9 @@ the sum of the BN shifts (Ding et al., RepVGG 2021). The arithmetic runs in floa
 switch of a built network and by the conversion of a train-form checkpoint, so both give identical weights.
 """
 import numpy as np
+from mindspore import Tensor
+
+from .layers import conv2d
 
 BN_EPS = 1e-5
 BN_KEYS = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -38,6 +41,14 @@ def identity_kernel(channels, kernel_size):
     kernel = np.zeros((channels, 1, kernel_size, kernel_size))
     kernel[:, 0, kernel_size // 2, kernel_size // 2] = 1.0
     return kernel
+
+
+def fused_conv(in_chs, out_chs, kernel_size, stride, groups, kernel, bias):
+    """The biased conv of a deployed module, holding the ``kernel`` and ``bias`` of :func:`fuse_branches`."""
+    conv = conv2d(in_chs, out_chs, kernel_size, stride, groups, bias=True)
+    conv.weight.set_data(Tensor(kernel))
+    conv.bias.set_data(Tensor(bias))
+    return conv
 
 
 def fuse_branches(conv_bns, kernel_size, identity_bn=None, eps=BN_EPS):

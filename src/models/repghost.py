@@ -9,7 +9,7 @@ from mindspore import Parameter, Tensor, nn
 
 from .ghostnet import GhostNet
 from .layers import Sequential, batch_norm, conv2d, conv_bn, switch_to_deploy
-from .reparam import BN_EPS, BN_KEYS, bn_arrays, fuse_branches
+from .reparam import BN_EPS, BN_KEYS, bn_arrays, fuse_branches, fused_conv
 
 # GhostNet's table with the mid (expansion) widths halved.
 REPGHOSTNET_CFGS = [
@@ -65,10 +65,7 @@ class RepGhostModule(nn.Cell):
         conv, bn = self.cheap_operation[0], self.cheap_operation[1]
         fbn = self.fusion_bn[0]
         kernel, bias = fuse_cheap_branch(conv.weight.asnumpy(), bn_arrays(bn), bn_arrays(fbn), eps=bn.eps)
-        fused = conv2d(self.oup, self.oup, self.dw_size, 1, groups=self.oup, bias=True)
-        fused.weight.set_data(Tensor(kernel))
-        fused.bias.set_data(Tensor(bias))
-        self.cheap_operation = fused
+        self.cheap_operation = fused_conv(self.oup, self.oup, self.dw_size, 1, self.oup, kernel, bias)
         del self.fusion_bn
         self.has_fusion = False
         self.deploy = True

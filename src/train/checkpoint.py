@@ -5,7 +5,7 @@ import os
 import mindspore as ms
 
 from ..errors import DataError
-from ..models import has_deploy_form, is_train_form, read_checkpoint, reparameterize
+from ..models import read_checkpoint, reparameterize, saved_deployed
 from ..record import check_pretrained
 
 TEACHER_PREFIX = "teacher."  # parameter names of a distillation teacher: frozen, never part of a training state
@@ -24,9 +24,9 @@ def params_as_list(named_tensors):
 
 
 def in_checkpoint_form(net, model_name, params):
-    """``net`` switched (in place) to the form ``params`` were saved in: a deployed (re-parameterized) RepGhost
-    checkpoint loads only into the deployed network; every other checkpoint fits the network as built."""
-    if has_deploy_form(model_name) and not is_train_form(params):
+    """``net`` switched (in place) to the form ``params`` were saved in: a deployed (re-parameterized) RepGhostNet or
+    GhostNetV3 checkpoint loads only into the deployed network; every other checkpoint fits the network as built."""
+    if saved_deployed(model_name, params):
         reparameterize(net)
     return net
 
