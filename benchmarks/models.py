@@ -25,16 +25,23 @@ class ModelSpec:
     deploy: bool = False
     timm_name: str = ""
     label: str = ""
+    # published ImageNet top-1 (%) of the architecture at this width (README "Models", REFERENCE.md §1), None
+    # where there is none (the quickstart model); the one place the plots (benchmarks.plots) read it from
+    published_top1: float | None = None
 
 
 MODELS = {spec.key: spec for spec in (
-    ModelSpec("ghostnet_100", "ghostnet_100", timm_name="ghostnet_100", label="GhostNet 1.0x"),
-    ModelSpec("repghostnet_100", "repghostnet_100", timm_name="repghostnet_100", label="RepGhostNet 1.0x train form"),
+    ModelSpec("ghostnet_100", "ghostnet_100", timm_name="ghostnet_100", label="GhostNet 1.0x",
+              published_top1=73.9),
+    ModelSpec("repghostnet_100", "repghostnet_100", timm_name="repghostnet_100", label="RepGhostNet 1.0x train form",
+              published_top1=74.2),
     ModelSpec("repghostnet_100_deploy", "repghostnet_100", deploy=True, timm_name="repghostnet_100",
-              label="RepGhostNet 1.0x deployed"),
-    ModelSpec("ghostnetv2_100", "ghostnetv2_100", timm_name="ghostnetv2_100", label="GhostNetV2 1.0x"),
+              label="RepGhostNet 1.0x deployed", published_top1=74.2),
+    ModelSpec("ghostnetv2_100", "ghostnetv2_100", timm_name="ghostnetv2_100", label="GhostNetV2 1.0x",
+              published_top1=75.3),
     ModelSpec("ghostnetv3_100_deploy", "ghostnetv3_100", deploy=True, timm_name="ghostnetv3_100",
-              label="GhostNetV3 1.0x deployed"),
+              label="GhostNetV3 1.0x deployed",
+              published_top1=77.1),  # GhostNetV3 paper (arXiv 2404.11202) 1.0x: re-param + KD, 600 epochs
     ModelSpec("quickstart", "ghostnet_050", image_size=32, num_classes=10, timm_name="ghostnet_050",
               label="quickstart GhostNet 0.5x, 32 px, 10 classes"),
 )}
