@@ -1,7 +1,8 @@
 """Optional packages: the one place that knows which feature needs a package outside ``requirements.txt``.
 
 Training, QAT, evaluation, inference, MINDIR export and Hub loading need only ``requirements.txt``. Writing ONNX
-files (and ``.ms`` files, which are converted from ONNX) needs ``onnx``; running ONNX files needs ``onnxruntime``.
+files (and ``.ms`` files, which are converted from ONNX) needs ``onnx``; running ONNX files needs ``onnxruntime``;
+drawing the documentation's figures (``python -m benchmarks.plots``) needs ``matplotlib``.
 A module imports such a package with :func:`optional_module`, so importing the module never fails; using the
 package when it is missing raises :class:`MissingPackage`, one line naming the package to install. Entry points
 call :func:`require` before any work, so nothing is computed or written first.
@@ -11,7 +12,8 @@ import importlib.util
 
 from .errors import ProjectError
 
-PACKAGES = {"onnx": "onnx>=1.15", "onnxruntime": "onnxruntime>=1.17"}  # the pins of requirements-test.txt
+PACKAGES = {"onnx": "onnx>=1.15", "onnxruntime": "onnxruntime>=1.17",
+            "matplotlib": "matplotlib>=3.5"}  # the pins of requirements-test.txt
 
 
 class MissingPackage(ProjectError, ImportError):
