@@ -25,7 +25,7 @@ class ModelSpec:
     deploy: bool = False
     timm_name: str = ""
     label: str = ""
-    # published ImageNet top-1 (%) of the architecture at this width (README "Models", REFERENCE.md §1), None
+    # published ImageNet top-1 (%) of the architecture at this width (docs/models.md, REFERENCE.md §1), None
     # where there is none (the quickstart model); the one place the plots (benchmarks.plots) read it from
     published_top1: float | None = None
 

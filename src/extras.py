@@ -13,7 +13,7 @@ import importlib.util
 from .errors import ProjectError
 
 PACKAGES = {"onnx": "onnx>=1.15", "onnxruntime": "onnxruntime>=1.17",
-            "matplotlib": "matplotlib>=3.5"}  # the pins of requirements-test.txt
+            "matplotlib": "matplotlib>=3.7"}  # the pins of requirements-test.txt
 
 
 class MissingPackage(ProjectError, ImportError):
