@@ -1,5 +1,5 @@
 """``python -m benchmarks.quant_latency``: int8 against float, side by side, in onnxruntime and MindSpore Lite
-(README "Performance" and "Quantization").
+(docs/benchmarks.md "int8 vs float" and docs/quantization.md).
 
 Per model, from the benchmark harness's own checkpoint (:mod:`benchmarks.models`: a realistic random state,
 ``export.py`` with a dynamic batch), the rows are:
@@ -118,8 +118,8 @@ LABELS = {"fp32": "float ONNX", "int8_unpadded": "int8 before padding", "int8": 
 
 
 def markdown(results):
-    """The README table: per model, batch and thread count, each file's time (1 thread: process CPU ms; more:
-    wall ms) and its ratio to our float ONNX."""
+    """The table of docs/benchmarks.md "int8 vs float": per model, batch and thread count, each file's time
+    (1 thread: process CPU ms; more: wall ms) and its ratio to our float ONNX."""
     labels = [k for k in LABELS if any(f"{k}_bs1" in r for r in results)]
     lines = ["| model | batch | threads | " + " | ".join(LABELS[k] for k in labels) + " |",
              "|---" * (3 + len(labels)) + "|"]

@@ -1,4 +1,4 @@
-"""Accuracy and size of float / PTQ / QAT models as fake-quant Cells, int8 ONNX and int8 .ms (README "Quantization").
+"""Accuracy and size of float / PTQ / QAT models as fake-quant Cells, int8 ONNX and int8 .ms (docs/quantization.md).
 
 For a float checkpoint and its QAT fine-tune (``benchmarks/quant_runs.sh``), through the public entry points only:
 float ONNX (size), PTQ int8 ONNX / .ms / fake-quant MINDIR from the float checkpoint (``--quant ptq``, calibrated on

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The training runs behind README "Quantization": float baselines and their QAT fine-tunes, one at a time.
+# The training runs behind docs/quantization.md: float baselines and their QAT fine-tunes, one at a time.
 #   QS=DIR (bundled quickstart set, src.data.ensure_quickstart) FULL=DIR (python scripts/make_quickstart_data.py --full)
 #   OUT=DIR bash benchmarks/quant_runs.sh [qs_g050 qs_rg050 full_g050 full_rg050 qs_v2]
 # Each step trains the float model (skipped when OUT/<run>_float/best.ckpt exists) and then fine-tunes it with QAT.

@@ -1,5 +1,5 @@
 """What a benchmark run writes: ``benchmark.json`` (every figure, settings, versions, machine, load) and
-``benchmark.md`` (the table the README's Performance section quotes)."""
+``benchmark.md`` (the table docs/benchmarks.md "Performance" quotes)."""
 import datetime
 import importlib.metadata
 import json

@@ -10,7 +10,7 @@ MODES = {"GRAPH": ms.GRAPH_MODE, "PYNATIVE": ms.PYNATIVE_MODE}
 # On AVX-512 CPUs MindSpore 2.10 hands oneDNN plain-NCHW convolutions, for which oneDNN 3.10 picks its reference
 # kernel for every kernel size above 1x1 (ONEDNN_VERBOSE: "jit_uni_ncsp:conv+ref:any"): a depthwise 3x3 runs at
 # ~0.02 GMAC/s. Capped at AVX2, oneDNN takes its jit im2col+GEMM path instead: GhostNet 1.0x in GRAPH mode ran
-# 8.7x faster at batch 1 and 13x at batch 32 (benchmarks/README numbers). A user's own setting wins.
+# 8.7x faster at batch 1 and 13x at batch 32 (docs/benchmarks.md "Performance"). A user's own setting wins.
 ONEDNN_ISA = "AVX2"
 _threads_set = []
 

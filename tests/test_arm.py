@@ -160,8 +160,8 @@ def test_int8_ms_on_aarch64_agrees_with_x86_lite(arm_env, int8_ms, tmp_path):
     arm = np.fromfile(logits_file, np.float32).reshape(300, 10)
     x86 = lite.predict(int8_ms["ms"], images, chunk=1)  # one image per run, as the runner: x86 int8 logits vary
     # with the batch size (same images at batch 32: 97-98% agreement with aarch64). Both runtimes are deterministic
-    # on a fixed model and batch; on 1,000 images the float32 original's .ms agreed on 99.5% (README "On-device ARM
-    # inference")
+    # on a fixed model and batch; on 1,000 images the float32 original's .ms agreed on 99.5% (docs/deployment.md
+    # "On-device ARM inference")
     assert np.mean(arm.argmax(1) == x86.argmax(1)) >= 0.99  # measured 100% (mean |Δlogit| 0.011, max 0.10)
     assert np.abs(arm - x86).mean() <= 0.02 * np.abs(x86).max()
     assert len(set(x86.argmax(1))) == 10

@@ -23,7 +23,7 @@ def test_overrides_are_typed_from_the_defaults():
     assert cfg.lr == 0.1 and cfg.model == "repghostnet_050" and cfg.ema is False and cfg.nesterov is True
     assert cfg.epochs == 3 and cfg.mean == [0.5, 0.5, 0.5] and cfg.auto_augment == "randaug"
     assert isinstance(load_config("train", ["--lr", "1"]).lr, float)
-    # a list key also takes comma-separated items or a single one, as the README writes them
+    # a list key also takes comma-separated items or a single one, as the docs write them
     assert load_config("train", ["--mean", "0.5,0.4, 0.3"]).mean == [0.5, 0.4, 0.3]
     assert load_config("export", ["--quant_keep_float", "depthwise"]).quant_keep_float == ["depthwise"]
     assert load_config("export", ["--quant_keep_float", "first_conv,classifier"]).quant_keep_float == [

@@ -18,7 +18,7 @@ def failure_code(log_dir):
     ({"worker_0.log": "Segmentation fault\n"}, 1),
 ])
 def test_a_distributed_run_that_refused_bad_input_exits_2(tmp_path, logs, code):
-    """README: every launch script answers bad input with exit code 2; a crash stays 1."""
+    """docs/data.md "Bad input": every launch script answers bad input with exit code 2; a crash stays 1."""
     for name, text in logs.items():
         (tmp_path / name).write_text(text)
     assert failure_code(str(tmp_path)) == code

@@ -310,7 +310,7 @@ def ort_graph(model, tmp_path, name):
 @pytest.mark.parametrize("name, deploy", [("ghostnet_050", False),
                                           pytest.param("repghostnet_050", True, marks=pytest.mark.slow)])
 def test_int8_graph_runs_fused_channels_last_and_at_fast_kernel_widths(quickstart, tmp_path, name, deploy):
-    """The regression guard of README Performance "int8 in onnxruntime": in the graph onnxruntime runs, every
+    """The regression guard of docs/benchmarks.md "int8 vs float": in the graph onnxruntime runs, every
     layer is one int8 op (no float island: the only QuantizeLinear is the image's, no DequantizeLinear), the
     layout stays channels-last from the stem to the classifier (the 2 transposes at the ends), and every conv
     has a width MLAS's fast int8 kernels take (depthwise: multiple of 16 channels; dense: >= 16 outputs, input and

@@ -115,7 +115,7 @@ def test_int8_onnx_of_a_qat_checkpoint_is_int8_small_and_agrees_with_the_cell(wo
     ok(run_entry("export.py", *COMMON, "--ckpt_file", work["float"], "--file_format", "ONNX", "--file_name",
                  float_path[:-5]))
     # int8 is ~1/4 of float; channel padding for onnxruntime's fast kernels stores zero weights: 0.27x -> 0.305x
-    # for this 0.5x-width model (2% at 1.0x; README "int8 vs float")
+    # for this 0.5x-width model (2% at 1.0x; docs/benchmarks.md "int8 vs float")
     assert os.path.getsize(path) <= 0.32 * os.path.getsize(float_path)
     model = onnx.load(path)
     assert model.opset_import[0].version >= 13
@@ -172,7 +172,7 @@ def int8_conv_fraction(model):
     ("ghost_resnet56_cifar", 32, 0.98), ("ghost_vgg16_cifar", 32, 0.98), ("ghostnet_600m", 64, 0.98),
     # random GhostNetV3 logits sit within ~0.05 of each other on these images (top-1 near ties: 84% agreement at a
     # 1% logit difference, measured), so its top-1 says little; the logit bound below carries the check, and a
-    # trained V3 is held to 98% in README Quantization
+    # trained V3 is held to 98% in docs/training.md "Knowledge distillation"
     ("ghostnetv3_050", 64, 0.8)])
 def test_ptq_int8_onnx_of_networks_no_int8_code_knows(work, tmp_path, model, size, min_agreement):
     """ghostify's output (lone BNs after Ghost concats, option-A shortcuts, max-pools, a BN'd dense layer),

@@ -183,7 +183,7 @@ def list_samples(dataset, root, split):
         raise DataError(f"unknown dataset '{dataset}'; use one of {', '.join(DATASETS)}")
     if split not in SPLITS[dataset]:
         raise DataError(f"unknown split '{split}' for {dataset}; use one of {', '.join(SPLITS[dataset])}")
-    _require_dir(root, "data_path", "pass the dataset root directory (see the data layouts in README.md)")
+    _require_dir(root, "data_path", "pass the dataset root directory (see the data layouts in docs/data.md)")
     reader = imagenet_samples if dataset == "imagenet" else pets_samples
     samples, class_names = reader(root, resolve_split(dataset, split))
     if not samples:

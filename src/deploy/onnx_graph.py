@@ -18,9 +18,9 @@ Passes (:func:`optimize` runs them in this order; each keeps the results up to f
 The int8 (QDQ) graphs of :mod:`src.quant` get :func:`align_channels` too, for a different reason with the same
 cure: onnxruntime's int8 conv kernels (MLAS) take their fast symmetric VNNI path only for a depthwise conv of a
 multiple of 16 channels and a dense conv of >= 16 outputs with input and output channels multiples of 4; other
-widths take a generic kernel 2-3x slower per MAC (README, Performance). The aligner reads an int8 weight through
-its DequantizeLinear and treats activation QuantizeLinear/DequantizeLinear as channel-wise; :func:`pad_conv_inputs`
-pads the image's 3 channels to 4 for the stem.
+widths take a generic kernel 2-3x slower per MAC (docs/benchmarks.md, "int8 vs float"). The aligner reads an int8
+weight through its DequantizeLinear and treats activation QuantizeLinear/DequantizeLinear as channel-wise;
+:func:`pad_conv_inputs` pads the image's 3 channels to 4 for the stem.
 
 onnxruntime folds BatchNormalization itself at session creation but leaves the rest, and no tool in our dependencies
 (onnx, onnxruntime) pads channels, hence these few hand-written passes on plain ``onnx`` protos and NumPy.
@@ -37,7 +37,8 @@ helper = optional_module("onnx.helper", FEATURE)
 numpy_helper = optional_module("onnx.numpy_helper", FEATURE)
 
 # MLAS (onnxruntime's CPU kernels) runs an int8 QLinearConv with its symmetric AVX-512-VNNI kernels only at these
-# widths (``MlasConvSymPackWSize``); other widths take a generic kernel 2-3x slower per output (README, Performance)
+# widths (``MlasConvSymPackWSize``); other widths take a generic kernel 2-3x slower per output (docs/benchmarks.md,
+# "int8 vs float")
 MLAS_DEPTHWISE_MULTIPLE, MLAS_DENSE_MULTIPLE, MLAS_DENSE_MIN = 16, 4, 16
 
 UNARY = {"Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "LeakyRelu", "Identity",
@@ -568,7 +569,7 @@ def fast_int8_width(depthwise, out_chs, in_chs_per_group):
 def pad_conv_inputs(model, multiple=MLAS_DENSE_MULTIPLE):
     """Give every int8 dense Conv whose input has a channel count not a multiple of ``multiple`` (the image's 3) its
     input through a uint8 Pad to the next multiple (zero-point values meet zero weights: exact), so MLAS takes its
-    fast kernel (GhostNet 1.0x's stem: README, Performance). Returns the count."""
+    fast kernel (GhostNet 1.0x's stem: docs/benchmarks.md, "int8 vs float"). Returns the count."""
     aligner = _Aligner(model, 1)
     graph, count, nodes = aligner.graph, 0, []
     for node in graph.nodes:

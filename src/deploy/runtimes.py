@@ -118,7 +118,8 @@ def onnx_session(path, threads=0):
     """An onnxruntime CPU session with the project's settings: every graph optimisation (the NCHWc blocked layout
     that :mod:`src.deploy.onnx_graph` aligns the graph for), ``threads`` intra-op threads (0: onnxruntime's
     default, one per physical core) and no spin-waiting: spinning worker threads took the CPU from everything else
-    on a loaded 2-core machine (GhostNet 1.0x, 2 threads: 1.9x slower with spinning, benchmarks in the README)."""
+    on a loaded 2-core machine (GhostNet 1.0x, 2 threads: 1.9x slower with spinning, docs/benchmarks.md
+    "Performance")."""
     # lazy: onnxruntime is optional (src.extras); open_runner asks for it before a session is made
     import onnxruntime as ort
     from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument, InvalidProtobuf

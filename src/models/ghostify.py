@@ -22,7 +22,7 @@ class GhostifyReport:
     """What :func:`ghostify` replaced and what it saved (MACs only when an ``image_size`` was given).
 
     ``cheap_macs`` are the MACs of the new modules' depthwise cheap operations: the paper's FLOPs figures for
-    Ghost-VGG-16 / Ghost-ResNet-56 match the totals without them (see the README).
+    Ghost-VGG-16 / Ghost-ResNet-56 match the totals without them (see docs/models.md).
     """
     replaced: list = field(default_factory=list)
     skipped: dict = field(default_factory=dict)  # conv path -> reason

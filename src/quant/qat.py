@@ -200,7 +200,7 @@ def legacy_weight_grid_note(ckpt_file, record):
     if (record or {}).get("form") != "qat" or quant.get("weight_qmax") == W_QMAX:
         return None
     return (f"warning: {ckpt_file} was trained with int8 weights on [-127, 127]; this version quantizes weights on "
-            f"[-{W_QMAX}, {W_QMAX}] (README: Quantization), so its int8 model differs slightly from the one "
+            f"[-{W_QMAX}, {W_QMAX}] (docs/quantization.md), so its int8 model differs slightly from the one "
             "trained; fine-tune it again (train.py --qat true --pretrained it) for the best int8 accuracy")
 
 
