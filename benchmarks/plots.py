@@ -363,7 +363,7 @@ def training_curves(data):
         ax.set_title(title)
         ax.grid(True, alpha=0.25)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    acc_ax.legend(title="run (file name)", fontsize=8.5, title_fontsize=9, loc="lower right")
+    acc_ax.legend(title="run (file name)", fontsize=8.5, title_fontsize=9, loc="best")
     return fig
 
 
