@@ -379,7 +379,7 @@ def make(data_dir, out_dir, names=PLOTS):
     for name, fig in figures.items():
         path = os.path.join(out_dir, f"{name}.png")
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI)
+            fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})  # no version: stable bytes
         paths.append(path)
     return paths
 
