@@ -34,16 +34,19 @@ from .models import MODELS
 
 DPI = 110
 FIGSIZE = {"accuracy_vs_latency": (11.0, 6.0), "int8_vs_float": (12.0, 9.0), "training_curves": (12.0, 5.0)}
-# runtime of a benchmark.json row -> (legend label, marker, ours); the other runtimes are not plotted
+# runtime of a benchmark.json row -> (legend label, marker, ours, dodge); the other runtimes are not plotted. Each
+# marker sits DODGE * dodge points above or below its family's line, so runtimes of about the same latency (GRAPH
+# and its MINDIR, our ONNX and timm's) do not hide each other
 RUNTIMES = {
-    "mindspore-graph": ("MindSpore GRAPH", "o", True),
-    "mindir-graphcell": ("MINDIR (GraphCell)", "s", True),
-    "onnxruntime": ("onnxruntime, our ONNX", "D", True),
-    "mindspore-lite": ("MindSpore Lite, our .ms", "^", True),
-    "torch-eager": ("timm, PyTorch eager", "v", False),
-    "onnxruntime-timm": ("onnxruntime, timm's ONNX", "P", False),
-    "mindcv-graph": ("mindcv GRAPH", "X", False),
+    "mindspore-graph": ("MindSpore GRAPH", "o", True, 3),
+    "mindir-graphcell": ("MINDIR (GraphCell)", "s", True, -3),
+    "onnxruntime": ("onnxruntime, our ONNX", "D", True, 2),
+    "mindspore-lite": ("MindSpore Lite, our .ms", "^", True, 1),
+    "torch-eager": ("timm, PyTorch eager", "v", False, -1),
+    "onnxruntime-timm": ("onnxruntime, timm's ONNX", "P", False, -2),
+    "mindcv-graph": ("mindcv GRAPH", "X", False, 0),
 }
+DODGE = 0.045
 # quant_latency.json file labels -> (legend label, colour, hatch); int8 before padding is left out
 QUANT_FILES = {
     "fp32": ("float ONNX", "#4c72b0", ""),
@@ -103,7 +106,9 @@ def load_benchmark(data_dir):
             if spec is None or spec.published_top1 is None or row["runtime"] not in RUNTIMES or not results[small]:
                 continue
             latency.setdefault(spec.key, {})[row["runtime"]] = float(results[small]["median_ms"])
-        return latency, str(doc.get("settings", "")).split(";")[0]
+        machine = doc.get("machine") or {}
+        cpu = f"{machine['cpu']}, {machine['usable_cores']} usable cores; " if "cpu" in machine else ""
+        return latency, cpu + str(doc.get("settings", "")).split(";")[0]
 
     latency, threads = checked(path, "a benchmark.json of python -m benchmarks.run", read)
     # one spec per architecture: the deployed form where it was measured (what a user deploys)
@@ -118,7 +123,9 @@ def load_benchmark(data_dir):
     models = [{"spec": s, "points": latency[s.key]} for s in chosen.values()]
     footer = (f"Source: {shown(path)} ({stamp(doc)}). Batch 1, 224 px, median wall-clock ms of interleaved calls, "
               f"{threads}; random weights (latency does not depend on them). Top-1: the published ImageNet figure "
-              "of each architecture at 1.0x (benchmarks/models.py), not measured here.")
+              "of each architecture at 1.0x (benchmarks/models.py), not measured here: the line at that value; "
+              f"each runtime's marker is drawn up to {3 * DODGE:.2f} above or below it so that none hides "
+              "another.")
     return {"models": models, "footer": footer}
 
 
@@ -233,10 +240,11 @@ def accuracy_vs_latency(data):
         spec, colour = model["spec"], colours[i % len(colours)]
         y = spec.published_top1
         xs = sorted(model["points"].values())
-        ax.plot([xs[0], xs[-1]], [y, y], color=colour, lw=1, alpha=0.35, zorder=1)
+        ax.plot([xs[0], xs[-1]], [y, y], color=colour, lw=1, alpha=0.45, zorder=1)
         for runtime, ms in model["points"].items():
-            label, marker, ours = RUNTIMES[runtime]
-            ax.scatter([ms], [y], s=70, marker=marker, zorder=3, linewidths=1.5, edgecolors=colour,
+            label, marker, ours, dodge = RUNTIMES[runtime]
+            ax.plot([ms, ms], [y, y + DODGE * dodge], color=colour, lw=0.8, alpha=0.6, zorder=2)
+            ax.scatter([ms], [y + DODGE * dodge], s=55, marker=marker, zorder=3, linewidths=1.4, edgecolors=colour,
                        facecolors=colour if ours else "white")
             runtime_handles[runtime] = (label, marker, ours)
         family_handles.append(ax.scatter([], [], s=70, marker="o", color=colour,
@@ -266,7 +274,7 @@ def plain_log_ticks(ax):
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
     lo, hi = ax.get_xlim()
-    ticks = [m * 10 ** e for e in range(-1, 5) for m in (1, 2, 5) if lo <= m * 10 ** e <= hi]
+    ticks = [m * 10 ** e for e in range(-1, 5) for m in (1, 2, 3, 5) if lo <= m * 10 ** e <= hi]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
