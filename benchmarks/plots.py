@@ -64,12 +64,14 @@ def shown(path):
     return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
 
 
-def read_json(path, hint):
+def read_json(path, hint=""):
+    """The JSON document at ``path``; a missing or unreadable file is a :class:`DataError` naming it (and ``hint``:
+    how to make it)."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
-        raise DataError(f"{shown(path)} is missing ({hint})") from None
+        raise DataError(f"{shown(path)} is missing" + (f" ({hint})" if hint else "")) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{shown(path)} is not a readable JSON file: {exc}") from None
 
@@ -84,7 +86,7 @@ def checked(path, what, read):
 
 
 def stamp(doc):
-    """``command — date, commit`` of a document that records them (benchmark.json does)."""
+    """``command, date, commit`` of a document that records them (benchmark.json does)."""
     parts = [f"`{doc['command']}`" if doc.get("command") else "",
              str(doc.get("date") or ""), f"commit {doc['commit']}" if doc.get("commit") else ""]
     return ", ".join(p for p in parts if p)
@@ -157,7 +159,7 @@ def load_quant(data_dir):
                         "there as VARIANT.json)")
     accuracy = []
     for acc_path in acc_files:
-        metrics = read_json(acc_path, "")
+        metrics = read_json(acc_path)
 
         def read_acc(m=metrics):
             top1, count = float(m["top1"]), int(m["count"])
