@@ -6,6 +6,7 @@ Read from ``--data`` (default ``docs/data``)::
     benchmark.json           python -m benchmarks.run --out DIR            (DIR/benchmark.json)
     quant_latency.json       python -m benchmarks.quant_latency --json FILE
     int8_accuracy/NAME.json  eval.py's eval_metrics.json of each variant, the file named by the variant
+    int8_accuracy/model.txt  optional: one line saying which model and data these are (the JSON does not say)
     training/NAME.jsonl      train.py's metrics.jsonl of each run, the file named by the run
 
 Written to ``--out`` (default ``docs/img``)::
@@ -47,6 +48,7 @@ RUNTIMES = {
     "mindcv-graph": ("mindcv GRAPH", "X", False, 0),
 }
 DODGE = 0.045
+OUTLIER = 8
 # quant_latency.json file labels -> (legend label, colour, hatch); int8 before padding is left out
 QUANT_FILES = {
     "fp32": ("float ONNX", "#4c72b0", ""),
@@ -168,11 +170,15 @@ def load_quant(data_dir):
             return top1, count
         top1, count = checked(acc_path, "an eval_metrics.json of eval.py", read_acc)
         accuracy.append({"variant": os.path.splitext(os.path.basename(acc_path))[0], "top1": top1, "count": count})
+    about = ""
+    if os.path.isfile(os.path.join(acc_dir, "model.txt")):
+        with open(os.path.join(acc_dir, "model.txt"), encoding="utf-8") as f:
+            about = " ".join(f.read().split())
     footer = (f"Sources: {shown(path)} (python -m benchmarks.quant_latency; latency: ms per batch, median of "
               "interleaved calls, process CPU time at 1 thread, wall time at 2; 224 px, files of the harness's "
               f"random-weight checkpoint); top-1: {shown(acc_dir)}/{{{','.join(a['variant'] for a in accuracy)}}}"
               ".json (eval.py's eval_metrics.json).")
-    return {"groups": groups, "sizes": sizes, "accuracy": accuracy, "footer": footer}
+    return {"groups": groups, "sizes": sizes, "accuracy": accuracy, "about": about, "footer": footer}
 
 
 def load_training(data_dir):
@@ -282,50 +288,52 @@ def plain_log_ticks(ax):
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def grouped_bars(ax, groups, log):
-    """Bars of ``[(group label, {file label: value})]``, grouped, each with its value."""
+def grouped_bars(ax, groups):
+    """Bars of ``[(group label, {file label: value})]``, grouped, each with its value on a linear axis. Bars more
+    than OUTLIER times the panel's median (Lite's int8 ``.ms`` on x86, 20-60x the others) would flatten the rest:
+    the axis stops above the other bars and those run off its top, their value written inside."""
     keys = [k for k in QUANT_FILES if any(k in values for _, values in groups)]
+    every = sorted(v for _, values in groups for v in values.values())
+    median = every[len(every) // 2]
+    top = 1.18 * max(v for v in every if v <= OUTLIER * median)
     width = 0.8 / len(keys)
+    vertical = len(keys) * len(groups) > 12
     for i, (_, values) in enumerate(groups):
-        for j, key in enumerate(keys):
-            if key not in values:
-                continue
+        for j, key in enumerate(k for k in keys if k in values):
             label, colour, hatch = QUANT_FILES[key]
-            x = i + (j - (len(keys) - 1) / 2) * width
-            ax.bar(x, values[key], width * 0.92, color=colour, hatch=hatch, edgecolor="#555555",
-                                  linewidth=0.5, label=label)
-            value = values[key]
-            ax.annotate(f"{value:.0f}" if value >= 100 else f"{value:.3g}", (x, value), xytext=(0, 2), textcoords="offset points", ha="center",
-                        va="bottom", fontsize=7, rotation=90 if len(keys) * len(groups) > 12 else 0)
+            x, value = i + (keys.index(key) - (len(keys) - 1) / 2) * width, values[key]
+            ax.bar(x, value, width * 0.92, color=colour, hatch=hatch, edgecolor="#555555", linewidth=0.5,
+                   label=label)
+            text = f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+            if value > top:
+                ax.annotate(text + " \u2191", (x, top), xytext=(0, -3), textcoords="offset points", ha="center",
+                            va="top", fontsize=7, rotation=90, bbox={"fc": "white", "ec": "none", "pad": 0.5})
+            else:
+                ax.annotate(text, (x, value), xytext=(0, 2), textcoords="offset points", ha="center",
+                            va="bottom", fontsize=7, rotation=90 if vertical else 0)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([g for g, _ in groups], fontsize=8)
-    if log:
-        ax.set_yscale("log")
-        lo, hi = ax.get_ylim()
-        ax.set_ylim(lo, hi * 3)  # room for the value labels
-    else:
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
+    ax.set_ylim(0, top)
     ax.grid(True, axis="y", alpha=0.25)
 
 
 def model_label(key):
+    """The model's label (its spec's, else the key) on lines of at most 17 characters, for a bar group."""
     spec = MODELS.get(key)
-    return spec.label if spec else key
+    return textwrap.fill(spec.label if spec else key, 17)
 
 
 def int8_vs_float(data):
     fig = new_figure("int8_vs_float", data["footer"])
     (size_ax, acc_ax), (bs1_ax, bs32_ax) = fig.subplots(2, 2)
-    grouped_bars(size_ax, [(model_label(m).replace(" 1.0x", " 1.0x\n"), v)
-                                     for m, v in data["sizes"].items()], log=False)
+    grouped_bars(size_ax, [(model_label(m), v) for m, v in data["sizes"].items()])
     size_ax.set_ylabel("file size, MB")
     size_ax.set_title("File size")
     for ax, batch in ((bs1_ax, 1), (bs32_ax, 32)):
-        groups = [(f"{model_label(g['model']).replace(' 1.0x', ' 1.0x' + chr(10))}\n{g['threads']} thread"
-                   f"{'s' if g['threads'] > 1 else ''}", g["times"][batch]) for g in data["groups"]]
-        values = [v for _, t in groups for v in t.values()]
-        grouped_bars(ax, groups, log=max(values) / min(values) > 15)
-        ax.set_ylabel(f"ms per batch of {batch}" + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        groups = [(f"{model_label(g['model'])}\n{g['threads']} thread{'s' if g['threads'] > 1 else ''}",
+                   g["times"][batch]) for g in data["groups"]]
+        grouped_bars(ax, groups)
+        ax.set_ylabel(f"ms per batch of {batch}")
         ax.set_title(f"Latency, batch {batch} (1 thread: CPU time; 2: wall time)")
     variants = data["accuracy"]
     ys = range(len(variants))
@@ -342,8 +350,9 @@ def int8_vs_float(data):
     span = max(top1) - min(top1)
     acc_ax.set_xlim(min(top1) - max(1.0, span), max(top1) + max(1.0, span))
     acc_ax.set_xlabel("top-1, % (axis does not start at 0)")
-    counts = sorted({a["count"] for a in variants})
-    acc_ax.set_title(f"Accuracy, float vs int8 ({' / '.join(f'{c:,}' for c in counts)} images)")
+    counts = " / ".join(f"{c:,}" for c in sorted({a["count"] for a in variants}))
+    about = textwrap.wrap(data["about"], 62, break_on_hyphens=False)
+    acc_ax.set_title("\n".join([f"Accuracy, float vs int8 ({counts} images)"] + about), fontsize=9.5 if about else 12)
     acc_ax.grid(True, axis="x", alpha=0.25)
     seen = {}  # one legend entry per file kind drawn in any panel, in QUANT_FILES order
     for ax in (size_ax, bs1_ax, bs32_ax):

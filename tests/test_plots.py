@@ -73,7 +73,9 @@ def data(tmp_path):
     write_json(str(root / "quant_latency.json"), quant_doc())
     for variant, top1 in (("float", 0.8619), ("ptq_int8", 0.8571), ("qat_int8", 0.857)):
         write_json(str(root / "int8_accuracy" / f"{variant}.json"),
-                   {"top1": top1, "top5": 0.99, "count": 9000, "per_class": [top1] * 10, "class_names": list("abcdefghij")})
+                   {"top1": top1, "top5": 0.99, "count": 9000, "per_class": [top1] * 10,
+                    "class_names": list("abcdefghij")})
+    (root / "int8_accuracy" / "model.txt").write_text("GhostNetV3 0.5x\non held-out images\n", encoding="utf-8")
     os.makedirs(root / "training")
     training_runs(str(root / "training"))
     return root
@@ -103,6 +105,16 @@ def test_accuracy_vs_latency_plots_deployed_forms_with_published_top1(data):
                                   "mindcv-graph": 100.0}
     footer = plots.load_benchmark(str(data))["footer"]
     assert "benchmark.json" in footer and "2026-12-02T15:10:00" in footer and "abc1234" in footer
+
+
+def test_int8_accuracy_reads_each_variant_and_what_model_they_are(data):
+    quant = plots.load_quant(str(data))
+    assert [(a["variant"], a["top1"], a["count"]) for a in quant["accuracy"]] == \
+        [("float", 0.8619, 9000), ("ptq_int8", 0.8571, 9000), ("qat_int8", 0.857, 9000)]
+    assert quant["about"] == "GhostNetV3 0.5x on held-out images"
+    assert {g["model"] for g in quant["groups"]} == {"ghostnet_100", "repghostnet_100_deploy"}
+    assert quant["groups"][0]["times"][1] == {"fp32": 6.0, "int8": 4.4, "stock_int8": 5.1, "ms_fp32": 7.7,
+                                              "ms_int8": 160.0}  # int8 before padding is not drawn
 
 
 def test_every_plotted_model_has_its_published_top1():
