@@ -367,14 +367,14 @@ def int8_vs_float(data):
 def training_curves(data):
     fig = new_figure("training_curves", data["footer"])
     loss_ax, acc_ax = fig.subplots(1, 2)
-    for name, records in data["runs"].items():
+    for i, (name, records) in enumerate(data["runs"].items()):
+        style = {"marker": "osD^vP*X"[i % 8], "ms": 5, "alpha": 0.9}  # a marker per run tells overlapping lines apart
         epochs = [r["epoch"] for r in records]
-        line, = loss_ax.plot(epochs, [r["train_loss"] for r in records], marker="o", ms=4, label=name)
+        line, = loss_ax.plot(epochs, [r["train_loss"] for r in records], label=name, **style)
         val = [(r["epoch"], r["val_top1"]) for r in records if r["val_top1"] is not None]
         if val:
             scale = 100 if max(v for _, v in val) <= 1 else 1
-            acc_ax.plot([e for e, _ in val], [scale * v for _, v in val], marker="o", ms=4, color=line.get_color(),
-                        label=name)
+            acc_ax.plot([e for e, _ in val], [scale * v for _, v in val], color=line.get_color(), label=name, **style)
     for ax, ylabel, title in ((loss_ax, "train loss", "Training loss per epoch"),
                               (acc_ax, "val top-1, %", "Validation top-1 per epoch")):
         ax.set_xlabel("epoch")
