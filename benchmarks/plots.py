@@ -404,7 +404,7 @@ def make(data_dir, out_dir, names=PLOTS):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.plots", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=os.path.join(ROOT, "docs", "data"), help="the JSON (default docs/data)")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "img"), help="the PNGs (default docs/img)")
     parser.add_argument("--only", nargs="+", choices=PLOTS, default=list(PLOTS), help="draw only these figures")
