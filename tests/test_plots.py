@@ -10,6 +10,7 @@ import pytest
 from benchmarks import plots
 from benchmarks.models import MODELS
 from src import extras
+from src.errors import ROOT
 from src.train.metrics import PLOT_BOTTOM, PLOT_LEFT, plot_curves
 
 
@@ -95,6 +96,13 @@ def test_plots_are_made_from_the_runs_json(matplotlib, data, tmp_path, capsys):
         assert image.shape[:2] == (round(height * plots.DPI), round(width * plots.DPI))
         assert (image < 128).any() and (image > 250).mean() > 0.5  # drawn, mostly white
     assert "wrote" in capsys.readouterr().out
+
+
+def test_the_committed_figures_regenerate_from_the_committed_data(matplotlib, tmp_path):
+    """docs/data holds everything `python -m benchmarks.plots` needs for the figures docs/ shows."""
+    out = tmp_path / "img"
+    assert plots.main(["--data", os.path.join(ROOT, "docs", "data"), "--out", str(out)]) == 0
+    assert sorted(os.listdir(out)) == sorted(os.listdir(os.path.join(ROOT, "docs", "img")))
 
 
 def test_accuracy_vs_latency_plots_deployed_forms_with_published_top1(data):
