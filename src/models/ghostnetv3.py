@@ -90,11 +90,11 @@ class GhostModuleV3(DFCAttention, nn.Cell):
         primary = self.primary_rpr_conv[0].conv
         kernel, bias = fuse_branches([_branch_arrays(b) for b in self.primary_rpr_conv], self.kernel_size)
         self.primary_conv = Sequential([fused_conv(primary.in_channels, self.init_chs, self.kernel_size,
-                                                    self.stride, 1, kernel, bias), self.act_layer()])
+                                                   self.stride, 1, kernel, bias), self.act_layer()])
         kernel, bias = fuse_branches([_branch_arrays(b) for b in [*self.cheap_rpr_conv, self.cheap_rpr_scale]],
                                      self.dw_size, identity_bn=bn_arrays(self.cheap_rpr_skip))
         self.cheap_operation = Sequential([fused_conv(self.init_chs, self.init_chs, self.dw_size, 1, self.init_chs,
-                                                       kernel, bias), self.act_layer()])
+                                                      kernel, bias), self.act_layer()])
         for name in ("primary_rpr_conv", "primary_activation", "cheap_rpr_skip", "cheap_rpr_conv", "cheap_rpr_scale",
                      "cheap_activation"):
             delattr(self, name)
@@ -126,7 +126,7 @@ class GhostBottleneckV3(GhostBottleneck):
         kernel, bias = fuse_branches([_branch_arrays(b) for b in [*self.dw_rpr_conv, self.dw_rpr_scale]],
                                      self.dw_kernel_size)
         self.conv_dw = fused_conv(conv.in_channels, conv.in_channels, self.dw_kernel_size, self.stride,
-                                   conv.in_channels, kernel, bias)
+                                  conv.in_channels, kernel, bias)
         del self.dw_rpr_conv, self.dw_rpr_scale
         self.deploy = True
 
