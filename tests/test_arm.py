@@ -12,12 +12,14 @@ import shutil
 import subprocess
 from typing import Callable, Optional
 
+import cv2
 import mindspore as ms
 import numpy as np
 import pytest
 
 from deploy_helpers import NUM_CLASSES, ROOT, exported, foolbox_photo_list, lite_side_env, reference_cell, run
 from src.config import load_config
+from src.deploy.arm import prepare
 from src.deploy.infer import preprocess
 from src.record import make_record, read_sidecar, write_sidecar
 
@@ -216,3 +218,25 @@ def test_missing_library(arm_env, tmp_path):
     model.write_bytes(b"\0")
     assert_one_line_error(run_arm(model, "x.jpg", env={"ARM_LITE_DIR": str(broken)}),
                           "aarch64 Lite library libmindspore_core.so not found")
+
+
+def test_prepare_takes_the_class_count_from_the_model_record(tmp_path, capsys):
+    """The host step of the runner needs no --num_classes when the .ms carries a record; without one it is a
+    one-line error that names the flag, and nothing is written."""
+    image = str(tmp_path / "a.png")
+    cv2.imwrite(image, np.arange(40 * 40 * 3, dtype=np.uint8).reshape(40, 40, 3))
+    model = tmp_path / "m.ms"
+    model.write_bytes(b"\0")
+    cfg = load_config("export", ["--model", "ghostnet_050", "--num_classes", "3", "--image_size", "32"])
+    write_sidecar(str(model), make_record(cfg, class_names=["sock", "shoe", "hat"]))
+    out = tmp_path / "in"
+    assert prepare.main(["--model", str(model), "--input_shape", "1", "3", "32", "32", "--out_dir", str(out),
+                         image]) == 0
+    assert (out / "labels.txt").read_text() == "sock\nshoe\nhat\n"
+    assert os.path.getsize(out / "images.f32") == 3 * 32 * 32 * 4
+    bare = tmp_path / "bare.ms"
+    bare.write_bytes(b"\0")
+    assert prepare.main(["--model", str(bare), "--input_shape", "1", "3", "32", "32", "--out_dir",
+                         str(tmp_path / "in2"), image]) == 2
+    assert capsys.readouterr().err == f"error: {bare} has no record naming its class count; give --num_classes K\n"
+    assert not (tmp_path / "in2").exists()

@@ -331,7 +331,7 @@ def test_the_checks_catch_what_they_should():
     assert problems_of("python nothere.py")
     assert problems_of("python -m benchmarks.nothere --x 1")
     assert not problems_of("python -m pytest -q -m 'not slow'")
-    assert problems_of("python -m src.deploy.arm.prepare --model m.ms --input_shape 1 3 224 224 --out_dir in a.jpg")
+    assert problems_of("python -m src.deploy.arm.prepare --model m.ms --input_shape 1 3 224 224 a.jpg")  # no --out_dir
     assert problems_of("bash scripts/run_distribute_train.sh --epochs 2")
     assert not problems_of("bash scripts/run_distribute_train.sh --worker_num 2 -- --epochs 2")
     assert problems_of("bash scripts/run_distribute_train.sh --worker_num 2 -- --epoch 2")

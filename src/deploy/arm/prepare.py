@@ -1,10 +1,11 @@
 """Host side of the aarch64 Lite runner: images -> the raw float32 NCHW file ``lite_runner`` reads.
 
-``python -m src.deploy.arm.prepare --model M.ms --input_shape N C H W --num_classes K --out_dir DIR
+``python -m src.deploy.arm.prepare --model M.ms --input_shape N C H W [--num_classes K] --out_dir DIR
 [--labels_file F] IMAGE...`` writes ``DIR/images.f32`` (``infer.py``'s preprocessing at the model's H x W, with the
 crop, interpolation and normalisation of the model's sidecar record when it has one), ``DIR/images.txt`` (the image
 paths that decoded, in order) and, without ``--labels_file``, ``DIR/labels.txt`` with the names ``infer.py`` would
-print (the record's, else class indices). Bad input is one ``error:`` line and exit code 2.
+print (the record's, else class indices). ``--num_classes`` defaults to the record's class count; a model file
+without a record needs it. Bad input is one ``error:`` line and exit code 2.
 MindSpore is not imported.
 """
 import argparse
@@ -23,12 +24,16 @@ INPUT, NAMES, LABELS = "images.f32", "images.txt", "labels.txt"
 
 
 def prepare(model_file, specs, input_shape, num_classes, out_dir, labels_file=""):
-    """Write the runner's input files for ``specs`` (images, folders or .txt lists) into ``out_dir``."""
+    """Write the runner's input files for ``specs`` (images, folders or .txt lists) into ``out_dir``;
+    ``num_classes`` 0 takes the model record's."""
     channels, height, width = input_shape[1:]
     if channels != 3 or height != width or height <= 0:
         raise DeployError(f"{model_file} takes {'x'.join(map(str, input_shape))} inputs; expected N x 3 x S x S")
-    paths = [path for spec in specs for path in list_images(spec)]
     record = read_sidecar(model_file)
+    num_classes = num_classes or (record or {}).get("num_classes") or 0
+    if num_classes <= 0:
+        raise DeployError(f"{model_file} has no record naming its class count; give --num_classes K")
+    paths = [path for spec in specs for path in list_images(spec)]
     cfg = reconcile(load_config("infer", []), model_file, record)
     images, paths = preprocess(paths, cfg, height, skip_bad=any(os.path.isdir(s) for s in specs))
     with atomic_write(os.path.join(out_dir, INPUT)) as f:
@@ -48,7 +53,7 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--input_shape", type=int, nargs=4, required=True)
-    parser.add_argument("--num_classes", type=int, required=True)
+    parser.add_argument("--num_classes", type=int, default=0, help="default: the model record's class count")
     parser.add_argument("--out_dir", required=True)
     parser.add_argument("--labels_file", default="")
     parser.add_argument("images", nargs="+")
