@@ -43,3 +43,12 @@ def stats(calls, batch):
             "min_ms": float(wall.min()), "images_per_s": float(batch * 1000.0 / median),
             "cpu_median_ms": float(cpu_median), "cpu_p10_ms": float(cpu10), "cpu_p90_ms": float(cpu90),
             "images_per_cpu_s": float(batch * 1000.0 / cpu_median)}
+
+
+def paired_ratios(calls_a, calls_b, calls, column):
+    """Per round, the median of ``a``'s calls over the median of ``b``'s (``column`` 0: wall, 1: CPU time). Both rows
+    ran in the same rounds of :func:`interleave`, so a load that hits one round hits both: the ratio of one round is
+    a paired comparison, and how many rounds ``a`` won says whether a small gap is real or noise."""
+    a = np.asarray(calls_a, dtype=np.float64).reshape(-1, calls, 2)[:, :, column]
+    b = np.asarray(calls_b, dtype=np.float64).reshape(-1, calls, 2)[:, :, column]
+    return np.median(a, axis=1) / np.median(b, axis=1)

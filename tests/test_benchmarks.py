@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from benchmarks.quant_latency import markdown
+from benchmarks.timing import paired_ratios
 from deploy_helpers import exported
 from helpers import ROOT, run_main
 
@@ -91,3 +93,22 @@ def test_negative_cpu_threads_is_a_one_line_error(tmp_path, capsys):
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "error: cpu_threads must be >= 0 (0 = one per available core), got -1"]
     assert os.listdir(tmp_path) == []
+
+
+def test_paired_ratios_compare_two_rows_round_by_round():
+    """Three rounds of two calls each, (wall, CPU) per call: the ratio of a round is the median of a's calls over
+    b's, so a round where the machine slowed both rows down still compares them fairly."""
+    a = [(2, 1), (4, 1), (30, 3), (30, 3), (5, 1), (5, 1)]
+    b = [(4, 2), (4, 2), (60, 4), (40, 4), (4, 2), (4, 2)]
+    assert paired_ratios(a, b, 2, 0).tolist() == [0.75, 0.6, 1.25]
+    assert paired_ratios(a, b, 2, 1).tolist() == [0.5, 0.75, 0.5]
+
+
+def test_quant_latency_table_states_the_rounds_our_int8_won():
+    row = {"model": "m", "threads": 1, "fp32_bs1": [9.0, 4.0], "int8_bs1": [9.0, 3.0], "stock_int8_bs1": [9.0, 3.2],
+           "int8_vs_stock_int8_bs1": [0.94, 18, 20], "int8_vs_fp32_bs1": [0.75, 20, 20]}
+    row.update({k.replace("bs1", "bs32"): v for k, v in row.items() if k.endswith("bs1")})
+    table = markdown([row]).splitlines()
+    assert table[0] == ("| model | batch | threads | float ONNX | int8 (ours) | stock PTQ | "
+                        "ours / stock, per round (rounds won) | ours / float, per round |")
+    assert table[2] == "| m | 1 | 1 | 4.00 (1.00×) | 3.00 (0.75×) | 3.20 (0.80×) | 0.94 (18/20) | 0.75 (20/20) |"
