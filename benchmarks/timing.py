@@ -49,6 +49,6 @@ def paired_ratios(calls_a, calls_b, calls, column):
     """Per round, the median of ``a``'s calls over the median of ``b``'s (``column`` 0: wall, 1: CPU time). Both rows
     ran in the same rounds of :func:`interleave`, so a load that hits one round hits both: the ratio of one round is
     a paired comparison, and how many rounds ``a`` won says whether a small gap is real or noise."""
-    a = np.asarray(calls_a, dtype=np.float64).reshape(-1, calls, 2)[:, :, column]
-    b = np.asarray(calls_b, dtype=np.float64).reshape(-1, calls, 2)[:, :, column]
-    return np.median(a, axis=1) / np.median(b, axis=1)
+    a, b = (np.median(np.asarray(c, dtype=np.float64).reshape(-1, calls, 2)[:, :, column], axis=1)
+            for c in (calls_a, calls_b))
+    return a / b

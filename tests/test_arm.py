@@ -221,8 +221,9 @@ def test_missing_library(arm_env, tmp_path):
 
 
 def test_prepare_takes_the_class_count_from_the_model_record(tmp_path, capsys):
-    """The host step of the runner needs no --num_classes when the .ms carries a record; without one it is a
-    one-line error that names the flag, and nothing is written."""
+    """The host step of the runner needs no --num_classes when the .ms carries a record, and a count that
+    contradicts the record is refused; without a record it is a one-line error that names the flag. A refusal
+    writes nothing."""
     image = str(tmp_path / "a.png")
     cv2.imwrite(image, np.arange(40 * 40 * 3, dtype=np.uint8).reshape(40, 40, 3))
     model = tmp_path / "m.ms"
@@ -238,5 +239,9 @@ def test_prepare_takes_the_class_count_from_the_model_record(tmp_path, capsys):
     bare.write_bytes(b"\0")
     assert prepare.main(["--model", str(bare), "--input_shape", "1", "3", "32", "32", "--out_dir",
                          str(tmp_path / "in2"), image]) == 2
-    assert capsys.readouterr().err == f"error: {bare} has no record naming its class count; give --num_classes K\n"
+    assert capsys.readouterr().err == (f"error: {bare} has no record naming its class count; "
+                                       "give --num_classes K (K > 0)\n")
     assert not (tmp_path / "in2").exists()
+    assert prepare.main(["--model", str(model), "--input_shape", "1", "3", "32", "32", "--num_classes", "5",
+                         "--out_dir", str(tmp_path / "in3"), image]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "in3").exists()

@@ -25,21 +25,21 @@ INPUT, NAMES, LABELS = "images.f32", "images.txt", "labels.txt"
 
 def prepare(model_file, specs, input_shape, num_classes, out_dir, labels_file=""):
     """Write the runner's input files for ``specs`` (images, folders or .txt lists) into ``out_dir``;
-    ``num_classes`` 0 takes the model record's."""
+    ``num_classes`` 0 takes the model record's, and a given one must equal it (:func:`src.record.reconcile`)."""
     channels, height, width = input_shape[1:]
     if channels != 3 or height != width or height <= 0:
         raise DeployError(f"{model_file} takes {'x'.join(map(str, input_shape))} inputs; expected N x 3 x S x S")
     record = read_sidecar(model_file)
-    num_classes = num_classes or (record or {}).get("num_classes") or 0
-    if num_classes <= 0:
-        raise DeployError(f"{model_file} has no record naming its class count; give --num_classes K")
+    if record is None and num_classes <= 0:
+        raise DeployError(f"{model_file} has no record naming its class count; give --num_classes K (K > 0)")
     paths = [path for spec in specs for path in list_images(spec)]
-    cfg = reconcile(load_config("infer", []), model_file, record)
+    cfg = reconcile(load_config("infer", ["--num_classes", str(num_classes)] if num_classes else []), model_file,
+                    record)
     images, paths = preprocess(paths, cfg, height, skip_bad=any(os.path.isdir(s) for s in specs))
     with atomic_write(os.path.join(out_dir, INPUT)) as f:
         images.tofile(f)
     _write_lines(os.path.join(out_dir, NAMES), paths)
-    names = None if labels_file else class_names("", num_classes, (record or {}).get("class_names"))
+    names = None if labels_file else class_names("", cfg.num_classes, (record or {}).get("class_names"))
     if names:
         _write_lines(os.path.join(out_dir, LABELS), names)
 
