@@ -17,7 +17,8 @@ from src.models import create_model
 from src.models.ghostnet import GhostNet
 from src.models.layers import batch_norm, conv2d
 from src.quant.calibrate import batched, calibrate, calibration_images
-from src.quant.fake_quant import ActQuant, QuantControl, act_qparams, fake_quant, quantize_weight
+from src.quant.fake_quant import (ActQuant, QuantControl, act_qparams, fake_quant, quantize_weight,
+                                  requantize_gemmlowp)
 from src.quant.fold import QuantConv
 from src.quant.onnx_qdq import build_model
 from src.quant import QuantError
@@ -65,6 +66,36 @@ def test_fake_quant_gives_exactly_the_uint8_grid_values():
     out = fake_quant(Tensor(x), Tensor(s), Tensor(zp, ms.float32), 0, 255).asnumpy()
     steps = np.array([-64, 191, -64, 191, 0, 0, 0, 2, -2, 0], np.float32)  # edges clip to 0/255; .5 to even
     np.testing.assert_array_equal(out, steps * s)
+
+
+def gemmlowp_requantize(acc, multiplier):
+    """gemmlowp's integer requantization (QuantizeMultiplier, SaturatingRoundingDoublingHighMul and
+    RoundingDivideByPOT, as in TFLite), in int64: the reference Lite 2.0's int8 kernels matched bit for bit."""
+    mantissa, exponent = np.frexp(multiplier)
+    m = int(round(mantissa * 2 ** 31))
+    if m == 2 ** 31:
+        m, exponent = m // 2, exponent + 1
+    ab = (acc << max(exponent, 0)) * m
+    high = (ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))) // 2 ** 31  # floor division, then towards zero:
+    high = np.where((ab < 0) & ((ab + 1 - (1 << 30)) % 2 ** 31 != 0), high + 1, high)
+    shift = max(-exponent, 0)
+    mask = (1 << shift) - 1
+    return (high >> shift) + ((high & mask) > (mask >> 1) + (high < 0))
+
+
+@pytest.mark.parametrize("multiplier", [0.1565948519, 0.0204164, 1 / 255, 0.5, 0.75, 1.0, 1.5, 3.52, 2.0 ** -20 * 1.3])
+def test_lite_requantization_is_gemmlowps_double_rounding(multiplier):
+    """The Cell's Lite arithmetic rounds acc * multiplier as gemmlowp does, not to the nearest integer: halves of
+    the first rounding go up (towards zero below 0), of the second away from zero, and a value within
+    2^-(shift+1) of a half step lands on the far side."""
+    rng = np.random.default_rng(0)
+    acc = np.concatenate([np.arange(-600, 600), rng.integers(-2 ** 21, 2 ** 21, size=20000)]).astype(np.int64)
+    got = requantize_gemmlowp(Tensor(acc.astype(np.float64)), Tensor(np.float64(multiplier))).asnumpy()
+    np.testing.assert_array_equal(got, gemmlowp_requantize(acc, multiplier))
+    if multiplier == 0.1565948519:  # 0.157 = 0.626 * 2^-2: rounded to quarter steps first
+        assert (got != np.rint(acc * multiplier)).mean() > 0.05
+    if multiplier == 0.5:  # -1.5 .. 1.5: halves up (towards zero below 0); onnxruntime's: -2 -1 0 0 0 1 2
+        assert list(got[600 - 3:600 + 4]) == [-1, -1, 0, 0, 1, 1, 2]
 
 
 def test_weights_are_symmetric_7_bit_int8_per_output_channel():

@@ -25,7 +25,7 @@ from src.record import CKPT_KEY
 
 from . import QuantError
 from .calibrate import batched, calibration_images, eager_batches, post_training_quantize
-from .lite import to_lite_scheme, write_int8_ms
+from .lite import use_lite_arithmetic, write_int8_ms
 from .onnx_qdq import build_model, onnx
 from .qat import QuantScheme, is_qat_network, scheme_of_network
 
@@ -82,17 +82,18 @@ def compare(fmt, outputs, references, what, min_agreement):
 
 
 def lite_references(net, images, references):
-    """Switch ``net`` to the per-tensor weights a Lite 2.0 ``.ms`` holds; the ``.ms`` is then verified against
-    that Cell, and how often it agrees with the checkpoint's own (per-channel) Cell is printed."""
-    if not to_lite_scheme(net):
-        return references
-    per_tensor = cell_logits(net, images)
-    agreement = float((per_tensor.argmax(1) == references.argmax(1)).mean())
-    print(f"note: MindSpore Lite 2.0 reads one weight scale per tensor, so the .ms holds the weights re-quantized "
-          f"per tensor; that fake-quant Cell agrees in top-1 with the per-channel one on {agreement:.2%} of the "
-          f"{len(images)} verification images, and the .ms is verified against it (train with "
-          f"--quant_per_channel false to deploy exactly the trained scheme)")
-    return per_tensor
+    """Switch ``net`` to what a Lite 2.0 ``.ms`` computes (:func:`.lite.use_lite_arithmetic`: weights per tensor,
+    Lite's rounding); the ``.ms`` is verified against that Cell, and how often it agrees with the checkpoint's own
+    Cell is printed."""
+    per_channel = use_lite_arithmetic(net)
+    lite_cell = cell_logits(net, images)
+    agreement = float((lite_cell.argmax(1) == references.argmax(1)).mean())
+    weights = "the weights re-quantized per tensor (Lite 2.0 reads one scale per tensor) and " if per_channel else ""
+    advice = "; train with --quant_per_channel false to deploy exactly the trained weights" if per_channel else ""
+    print(f"note: the .ms computes the fake-quant Cell with {weights}MindSpore Lite's int8 rounding; that Cell "
+          f"agrees in top-1 with the checkpoint's own on {agreement:.2%} of the {len(images)} verification images, "
+          f"and the .ms is verified against it{advice}")
+    return lite_cell
 
 
 def write(fmt, net, path, cfg, record):
@@ -127,7 +128,8 @@ def quantize_for_export(cfg, net):
 
 
 def int8_references(net, fmt, images):
-    """The fake-quant Cell's logits the written ``fmt`` file must agree with (for ``.ms``: the per-tensor Cell)."""
+    """The fake-quant Cell's logits the written ``fmt`` file must agree with (for ``.ms``: the Cell in Lite's
+    arithmetic)."""
     references = cell_logits(net, images)
     if fmt == "MINDIR_LITE":
         references = lite_references(net, images, references)

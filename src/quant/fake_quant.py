@@ -15,6 +15,8 @@ Rounding is half to even (``ops.round``), as onnxruntime's QuantizeLinear and in
 are not rare: calibrated ranges make scales ratios of grid values, so products and sums land on k + 0.5 (measured:
 0.16% of one SE product's elements); rounding them up (``floor(x + 0.5)``) made the Cell and onnxruntime differ
 there. ``ops.round``'s ONNX export problem does not matter: the int8 ONNX graph is written by :mod:`.onnx_qdq`.
+MindSpore Lite 2.0 requantizes another way, gemmlowp's (:func:`requantize_gemmlowp`); the layers compute that
+instead once their ``lite_rounding`` is set (the Cell a ``.ms`` is verified against).
 """
 import mindspore as ms
 import numpy as np
@@ -30,6 +32,38 @@ INT32_BOUND = 2.0 ** 31 - 128  # largest float32 that fits int32: an int8 layer'
 def round_half_even(x):
     """Nearest integer, ties to even (``ops.round``; NumPy's ``np.rint``)."""
     return ops.round(x)
+
+
+def _round_q31(ab):
+    """gemmlowp's SaturatingRoundingDoublingHighMul after the product ``ab`` (exact in float64): ``ab / 2^31``
+    rounded, halves up for ``ab >= 0`` and towards zero below."""
+    # one constant per operation: MindSpore makes a Python float a float32 tensor, and 2^30 - 1 is not one
+    return ops.select(ab >= 0, ops.floor((ab + 2.0 ** 30) / 2.0 ** 31), -ops.floor((2.0 ** 30 - ab - 1.0) / 2.0 ** 31))
+
+
+def _divide_by_pot(x, shift):
+    """gemmlowp's RoundingDivideByPOT: integer ``x / 2^shift``, ties away from zero."""
+    base = ops.floor(x / 2.0 ** shift)
+    threshold = ops.floor((2.0 ** shift - 1.0) / 2.0) + ops.cast(x < 0, ms.float64)
+    return base + ops.cast(x - base * 2.0 ** shift > threshold, ms.float64)
+
+
+def requantize_gemmlowp(acc, multiplier):
+    """``acc * multiplier`` rounded to an integer as MindSpore Lite 2.0's int8 kernels do it (gemmlowp's, as TFLite's):
+    the multiplier is a Q31 integer ``m`` times ``2^-shift``, the product is rounded once to ``2^-shift`` of a step
+    and again to the step, so an output lands one step from the exact rounding when it lies within ``2^-(shift+1)``
+    of a half step (on 13% of one GhostNetV3 depthwise conv's outputs, multiplier 0.16). Hand-written: no library
+    has it. ``acc``: the integer accumulator as float64; ``multiplier``: positive float64 scalar (computed from the
+    float32 scales, as Lite does). Exact while ``|acc| < 2^22``; matched Lite 2.0's convs, products and pools bit
+    for bit (``tests/test_quant_export.py``)."""
+    exponent = ops.floor(ops.log2(multiplier)) + 1.0
+    exponent = exponent + ops.cast(multiplier * ops.pow(2.0, -exponent) >= 1.0, ms.float64)  # log2 rounding
+    exponent = exponent - ops.cast(multiplier * ops.pow(2.0, -exponent) < 0.5, ms.float64)
+    m = ops.floor(multiplier * ops.pow(2.0, 31.0 - exponent) + 0.5)  # gemmlowp's QuantizeMultiplier
+    overflow = ops.cast(m >= 2.0 ** 31, ms.float64)
+    m, exponent = m - overflow * 2.0 ** 30, exponent + overflow
+    left, right = ops.maximum(exponent, 0.0), ops.maximum(-exponent, 0.0)
+    return _divide_by_pot(_round_q31(acc * ops.pow(2.0, left) * m), right)
 
 
 def act_qparams(lo, hi):

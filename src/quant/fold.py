@@ -13,6 +13,8 @@ from .fake_quant import INT32_BOUND, fake_quant_weight, quantize_weight, round_h
 from .int8_graph import Value, to_numpy
 from .layers import QuantLayer
 
+LITE_FUSED = (None, "relu", "hard_sigmoid")  # activations whose conv ``lite_rounding`` computes as Lite does (a clamp)
+
 
 def fold_bn(weight, bn, bias=None):
     """``(weight * s, beta + (bias - mean) * s, s)`` with ``s = gamma / sqrt(running_var + eps)`` per output
@@ -45,7 +47,7 @@ class QuantConv(QuantLayer):
 
     def __init__(self, layer, bn=None, act=None, control=None, quantize=True, per_channel=True, in_quant=None,
                  out_quant=None, count_steps=False, input_quant=None, observe=True, round_in=None):
-        super().__init__(act, out_quant, observe, round_in)
+        super().__init__(act, out_quant, observe, round_in, in_quants=(input_quant,))
         self.layer = layer
         self.dense = isinstance(layer, nn.Dense)
         self.bn = bn
@@ -144,7 +146,17 @@ class QuantConv(QuantLayer):
             y = self._apply(x, weight)
             if self.has_bias:
                 y = y + self._channels(self._bias(self.layer.bias, w_scale))
+        if self.lite_ready() and self.quantize and not self.dense and self.act in LITE_FUSED:
+            return self.lite_output(y, w_scale)
         return self.finish(y)
+
+    def lite_output(self, y, w_scale):
+        """Lite's int8 conv: the accumulator (``y`` + a hard-sigmoid's 3, on the bias grid ``s_in * s_w``)
+        requantized with gemmlowp's rounding; the .ms's weights carry the hard-sigmoid's 1/6 (see write_onnx)."""
+        s_in = self.input_quant.qparams()[0]
+        acc = round_half_even((y + self.bias_offset) / (s_in * w_scale))
+        gate = 6.0 if self.act == "hard_sigmoid" else 1.0
+        return self.requantized(acc, (s_in, w_scale / gate), relu=self.act == "relu")
 
     def write_onnx(self, g, inputs, node, hint):
         """``Conv`` (or ``Gemm``) on the dequantized input with int8 weights (per-channel DequantizeLinear) and an

@@ -29,6 +29,7 @@ class Value:
         self.scale, self.zero_point = scale, zero_point
         self.dequantized = None
         self.float_source = None
+        self.float_first = False  # Lite: data movement reads ``float_source`` (see :meth:`Graph.float_output`)
 
     @property
     def name(self):
@@ -93,12 +94,22 @@ class Graph:
         tensors and is followed by a QuantizeLinear onto the same grid."""
         first = values[0]
         if self.flavour == "lite":  # the QuantizeLinear is written only for a consumer that reads the int8 tensor
-            out = self.node(op, [self.float(v) for v in values] + extra, hint, **attrs)
-            value = Value(None, first.scale, first.zero_point,
-                          make=lambda: self.quantize(out, first.scale, first.zero_point, hint).name)
-            value.float_source = out
+            sources = [v.float_source if v.float_first else self.float(v) for v in values]
+            value = self.float_output(self.node(op, sources + extra, hint, **attrs), first.scale, first.zero_point,
+                                      hint)
+            value.float_first = all(v.float_first for v in values)
             return value
         return Value(self.node(op, [v.name for v in values] + extra, hint, **attrs), first.scale, first.zero_point)
+
+    def float_output(self, name, scale, zero_point, hint, float_first=False):
+        """Lite: float tensor ``name`` on the grid ``(scale, zero_point)``, its QuantizeLinear written when a consumer
+        first reads the int8 tensor. ``float_first``: data movement reads it in float too, so the op making it and
+        the movement after it stay float in the ``.ms`` up to that consumer (Lite's converter makes an op int8 only
+        when its output has quantization parameters)."""
+        scale, zero_point = np.float32(scale), np.uint8(zero_point)
+        value = Value(None, scale, zero_point, make=lambda: self.quantize(name, scale, zero_point, hint).name)
+        value.float_source, value.float_first = name, float_first
+        return value
 
     def ints(self, values, hint):
         """An int64 constant (shapes, slice bounds)."""
@@ -122,9 +133,9 @@ class Graph:
         graph holds the float weight with a per-tensor QuantizeLinear/DequantizeLinear pair (a per-channel weight
         is re-quantized per tensor: ``max |w| / W_QMAX``) and the converter stores it as int8.
         """
-        if self.flavour == "lite":
+        if self.flavour == "lite":  # a per-tensor scale is kept as it is: the Cell's requantization uses it
             weight = values * (scale.reshape((-1,) + (1,) * (values.ndim - 1)) if np.ndim(scale) else scale)
-            tensor_scale = np.float32(np.abs(weight).max() / W_QMAX) or np.float32(1.0)
+            tensor_scale = np.float32(scale if np.ndim(scale) == 0 else np.abs(weight).max() / W_QMAX) or np.float32(1)
             q = self.quantize(self.const(weight.astype(np.float32), hint + "_w"), tensor_scale, 128, hint + "_w")
             return self.float(q), None
         attrs = {"axis": axis} if np.ndim(scale) > 0 else {}

@@ -9,13 +9,14 @@ into its int8 kernels (``QLinearConv``, ``QLinearAdd``, ``QLinearMul``, ``QLinea
 upsampling) is exact on int8 data: it keeps its input's grid and is written on the uint8 tensors
 (:data:`MOVES`). :mod:`.fold` adds convolutions and dense layers; :mod:`.qat` decides which layer gets which form.
 """
+import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
 from ..models.layers import GlobalAvgPool
 from ..models.ops import ChannelPad, ChannelSlice, Concat, NearestUpsample, Subsample
 from . import QuantError
-from .fake_quant import ACT_QMIN, W_QMAX, GateQuant
+from .fake_quant import ACT_QMAX, ACT_QMIN, W_QMAX, GateQuant, requantize_gemmlowp, round_half_even
 from .int8_graph import Value, to_numpy
 
 ACTIVATIONS = (None, "relu", "relu6", "hard_sigmoid", "hard_swish", "sigmoid")
@@ -50,10 +51,17 @@ class QuantLayer(nn.Cell):
     the layers feeding it: their output stays float in the Cell, so the concat rounds each value once, with the
     range it has just observed); ``round_in``, that shared quantizer, rounds the first input of any other layer
     reading such an output (a Ghost module's cheap conv). The int8 graph is the same either way: the producer's
-    QuantizeLinear."""
+    QuantizeLinear.
 
-    def __init__(self, act=None, out_quant=None, observe=True, round_in=None):
+    ``lite_rounding`` (off; :func:`.lite.use_lite_arithmetic` sets it): in evaluation, convs, products and pools
+    round onto their output grid as MindSpore Lite 2.0 does (:func:`.fake_quant.requantize_gemmlowp`), which needs
+    the grids of their inputs, ``in_quants`` (held in a tuple: not registered, so parameter names do not change).
+    """
+
+    def __init__(self, act=None, out_quant=None, observe=True, round_in=None, in_quants=()):
         super().__init__()
+        self.in_quants = tuple(in_quants)
+        self.lite_rounding = False
         if act not in ACTIVATIONS:
             raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
         self.act = act
@@ -78,6 +86,31 @@ class QuantLayer(nn.Cell):
         if self.act == "sigmoid":
             return self.sigmoid(y)
         return y
+
+    def lite_ready(self):
+        """True when this layer computes Lite's rounding now: ``lite_rounding``, evaluation, a quantized output and
+        the grids of its inputs."""
+        return (self.lite_rounding and not self.training and self.has_out_quant and bool(self.in_quants)
+                and all(q is not None for q in self.in_quants))
+
+    def requantized(self, acc, acc_scales, relu=False):
+        """Lite's int8 output: integer accumulator ``acc`` at the product of ``acc_scales`` (float32 scales, multiplied
+        in float64 as Lite does) onto the output grid with gemmlowp's rounding; ``relu`` clamps at the zero point
+        (Lite's fused activation)."""
+        scale, zero_point = self.out_quant.qparams()
+        multiplier = ops.cast(scale, ms.float64) ** -1
+        for s in acc_scales:
+            multiplier = multiplier * ops.cast(s, ms.float64)
+        q = ops.cast(requantize_gemmlowp(ops.cast(acc, ms.float64), multiplier), ms.float32) + zero_point
+        q = ops.clip(q, ACT_QMIN, ACT_QMAX)
+        if relu:
+            q = ops.maximum(q, zero_point)
+        return (q - zero_point) * scale
+
+    def on_grid(self, x, index):
+        """``(x / s, s)``: input ``index`` as integers ``q - zero point`` of its grid, and that grid's scale."""
+        scale = self.in_quants[index].qparams()[0]
+        return round_half_even(x / scale), scale
 
     def rounded(self, x):
         """The first input on its (shared) grid when it comes float from a layer feeding a concat."""
@@ -109,8 +142,8 @@ class QuantLayer(nn.Cell):
 class QuantAdd(QuantLayer):
     """Residual add (+ activation), quantized: ``QLinearAdd``."""
 
-    def __init__(self, op, act=None, out_quant=None, observe=True, round_in=None):
-        super().__init__(act, out_quant, observe, round_in)
+    def __init__(self, op, act=None, out_quant=None, observe=True, round_in=None, in_quants=()):
+        super().__init__(act, out_quant, observe, round_in, in_quants)
         self.op = op
 
     def construct(self, a, b):
@@ -123,6 +156,13 @@ class QuantAdd(QuantLayer):
 class QuantMul(QuantAdd):
     """Product (gates), quantized: ``QLinearMul``."""
 
+    def construct(self, a, b):
+        a = self.rounded(a)
+        if self.lite_ready() and self.act is None:
+            (qa, sa), (qb, sb) = self.on_grid(a, 0), self.on_grid(b, 1)
+            return self.requantized(qa * qb, (sa, sb))
+        return self.finish(self.op(a, b))
+
     def write_onnx(self, g, inputs, node, hint):
         return self.write_output(g, g.node("Mul", [g.float(v) for v in inputs], hint), hint)
 
@@ -134,6 +174,13 @@ class QuantAct(QuantLayer):
         return self.finish(self.rounded(x))
 
     def write_onnx(self, g, inputs, node, hint):
+        if g.flavour == "lite" and self.act == "sigmoid" and self.has_out_quant:
+            # float in the .ms: Lite 2.0's int8 sigmoid gives 0.5 for the top input code (255), whatever the grid
+            # (measured: 0.1-0.3% of a random GhostNetV3's gates off by up to 59 steps); the gate grid is met at
+            # the int8 consumer (the product), after the upsampling
+            scale, zero_point = (float(to_numpy(t)) for t in self.out_quant.qparams())
+            y = onnx_activation(g, g.float(inputs[0]), self.act, hint)
+            return g.float_output(y, scale, zero_point, hint + "_out", float_first=True)
         return self.write_output(g, g.float(inputs[0]), hint)
 
 
@@ -173,12 +220,23 @@ class QuantPool(QuantLayer):
     """Average pooling (global, or a k x k window), quantized: ``QLinearGlobalAveragePool`` /
     ``QLinearAveragePool``."""
 
-    def __init__(self, pool, out_quant=None, observe=True, round_in=None):
-        super().__init__(None, out_quant, observe, round_in)
+    def __init__(self, pool, out_quant=None, observe=True, round_in=None, in_quants=()):
+        super().__init__(None, out_quant, observe, round_in, in_quants)
         self.pool = pool
+        self.is_global = isinstance(pool, GlobalAvgPool)
+
+    def area(self, shape):
+        """Pixels per output value: the window's, or the whole map's (global)."""
+        return shape[2] * shape[3] if self.is_global else self.pool.kernel_size ** 2
 
     def construct(self, x):
-        return self.finish(self.pool(self.rounded(x)))
+        x = self.rounded(x)
+        if self.lite_ready():  # the .ms's depthwise conv (see write_onnx): sums times W_QMAX at 1 / (W_QMAX k²)
+            q, scale = self.on_grid(x, 0)
+            area = self.area(x.shape)
+            acc = round_half_even(self.pool(q) * area) * W_QMAX
+            return self.requantized(acc, (scale, ms.Tensor(np.float32(1.0 / (W_QMAX * area)))))
+        return self.finish(self.pool(x))
 
     def write_onnx(self, g, inputs, node, hint):
         """Lite flavour: a depthwise conv whose weights are all 1/k² (int8 W_QMAX at scale 1/(W_QMAX k²), so
@@ -186,19 +244,18 @@ class QuantPool(QuantLayer):
         from the input grid or the map is large (measured on the same int8 inputs as onnxruntime: 40-88% of
         outputs off, by up to 254 steps; all at 28x28), while its int8 convs are within one step on < 2%."""
         x, (_, channels, height, width) = inputs[0], node.in_shapes[0]
-        glob = isinstance(self.pool, GlobalAvgPool)
-        kernel = [height, width] if glob else [self.pool.kernel_size] * 2
-        stride = kernel if glob else [self.pool.stride] * 2
+        kernel = [height, width] if self.is_global else [self.pool.kernel_size] * 2
+        stride = kernel if self.is_global else [self.pool.stride] * 2
         if g.flavour == "lite":
             values = np.full((channels, 1) + tuple(kernel), W_QMAX, np.float32)
-            w, _ = g.weight(values, np.float32(1.0 / (W_QMAX * kernel[0] * kernel[1])), hint, axis=0)
+            w, _ = g.weight(values, np.float32(1.0 / (W_QMAX * self.area(node.in_shapes[0]))), hint, axis=0)
             y = g.node("Conv", [g.float(x), w], hint, kernel_shape=kernel, strides=stride, group=channels)
-        elif glob:
+        elif self.is_global:
             y = g.node("GlobalAveragePool", [g.float(x)], hint)
         else:
             y = g.node("AveragePool", [g.float(x)], hint, kernel_shape=kernel, strides=stride)
         out = self.write_output(g, y, hint)
-        if glob and len(node.shape) == 2:  # GlobalAvgPool(keep_dims=False)
+        if self.is_global and len(node.shape) == 2:  # GlobalAvgPool(keep_dims=False)
             out = g.move("Flatten", [out], [], hint + "_flatten", axis=1)
         return out
 

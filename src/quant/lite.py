@@ -9,7 +9,9 @@ per-channel QAT network is re-quantized per tensor for it (:func:`to_lite_scheme
 trains exactly what the ``.ms`` runs). Its classifier multiplies in float (an int8-weight, float-output matmul fails
 to load), with the weights and bias on their int8/int32 grids: the same numbers as the Cell's; its average pools
 are depthwise convs with weights 1/k² (Lite's int8 average pooling misses the output grid; see
-``layers.QuantPool.write_onnx``).
+``layers.QuantPool.write_onnx``). Lite's int8 kernels requantize with gemmlowp's double rounding, not onnxruntime's
+single one (:func:`.fake_quant.requantize_gemmlowp`): :func:`use_lite_arithmetic` makes the Cell compute that too,
+and then the ``.ms`` reproduces it bit for bit at batch 1 (x86 Lite's int8 results change with the batch size).
 """
 import dataclasses
 
@@ -20,6 +22,7 @@ from src.deploy import lite
 from src.deploy.onnx_graph import onnx
 
 from .fold import QuantConv
+from .layers import QuantLayer
 from .onnx_qdq import build_model
 from .qat import scheme_of_network
 
@@ -36,6 +39,17 @@ def to_lite_scheme(net):
     vector = dataclasses.replace(scheme, per_channel=False).vector()
     net.quant_control.scheme.set_data(Tensor(np.asarray(vector, np.float32)))
     return True
+
+
+def use_lite_arithmetic(net):
+    """Make QAT network ``net`` compute what its Lite 2.0 ``.ms`` computes, in place: weights per tensor
+    (:func:`to_lite_scheme`) and, in evaluation, Lite's rounding in its convs, products and pools (``lite_rounding``
+    of :class:`.layers.QuantLayer`). Returns True when the weights were per channel."""
+    requantized = to_lite_scheme(net)
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, QuantLayer):
+            cell.lite_rounding = True
+    return requantized
 
 
 def write_int8_ms(net, path, cfg):

@@ -121,11 +121,12 @@ def _twin(op, plan, quant, control, scheme, first):
         return QuantNorm(cell, op.act, **common)
     if op.kind == "act":
         return QuantAct(op.act, **common)
+    in_quants = tuple(quant.get(plan.grid_of[i]) for i in node.inputs)
     if op.kind == "pool":
-        return QuantPool(cell, **common)
+        return QuantPool(cell, in_quants=in_quants, **common)
     if op.kind == "concat":
         return QuantConcat(cell, **common)
-    return (QuantAdd if op.kind == "add" else QuantMul)(cell, op.act, **common)
+    return (QuantAdd if op.kind == "add" else QuantMul)(cell, op.act, in_quants=in_quants, **common)
 
 
 def _trace_shape(net):
