@@ -54,8 +54,8 @@ def requantize_gemmlowp(acc, multiplier):
     and again to the step, so an output lands one step from the exact rounding when it lies within ``2^-(shift+1)``
     of a half step (on 13% of one GhostNetV3 depthwise conv's outputs, multiplier 0.16). Hand-written: no library
     has it. ``acc``: the integer accumulator as float64; ``multiplier``: positive float64 scalar (from the float32
-    scales as Lite computes it: :meth:`.layers.QuantLayer.requantized`). Exact while ``|acc| < 2^22``; matched Lite 2.0's convs, products and pools bit
-    for bit (``tests/test_quant_export.py``)."""
+    scales as Lite computes it: :meth:`.layers.QuantLayer.requantized`). Exact while ``|acc| < 2^22``; equal to an
+    int64 gemmlowp (``tests/test_quant.py``), whose outputs matched Lite 2.0's convs, products and pools bit for bit."""
     exponent = ops.floor(ops.log2(multiplier)) + 1.0
     exponent = exponent + ops.cast(multiplier * ops.pow(2.0, -exponent) >= 1.0, ms.float64)  # log2 rounding
     exponent = exponent - ops.cast(multiplier * ops.pow(2.0, -exponent) < 0.5, ms.float64)
